@@ -259,6 +259,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b'{"ok":true}', "application/json")
         if path == "/hook-204":
             return self._send(204)
+        if path == "/hook-trickle":  # the status line and headers a byte every 50 ms
+            for b in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 60 + b"\r\n\r\n":
+                self.wfile.write(bytes([b]))
+                self.wfile.flush()
+                time.sleep(0.05)
+            return None
         if path == "/hook-slow":
             time.sleep(3)
             return self._send(200, b"{}")

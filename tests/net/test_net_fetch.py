@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from net_loopback import (
+from PIL import Image
+from tests.net.net_loopback import (
     BIG,
     GIF,
     JPEG,
@@ -20,7 +21,6 @@ from net_loopback import (
     LoopbackServer,
     make_tls_context,
 )
-from PIL import Image
 
 from openmj.net import (
     FETCH_ERROR_KINDS,
