@@ -248,12 +248,12 @@ def validate(occ: Occurrence, model: str, ctx: dict) -> object:
     if key == "style":
         value = occ.values[0].lower()
         allowed = STYLE_VALUES.get(model, ())
-        if model in STYLE_VALUES:  # otherwise stage 5 says "not compatible"
+        if value != "raw" and model in STYLE_VALUES:  # otherwise stage 5 says "not compatible"
             if allowed is None:
                 if _STYLE_CODE_RE.fullmatch(value) is None:
                     raise errors.expects(occ.name, "a style tuner code")
             elif value not in allowed:
-                raise errors.not_one_of(occ.name, ("raw", *allowed))
+                raise errors.not_one_of(occ.name, allowed)
         return value
     if key == "motion":
         value = occ.values[0].lower()
