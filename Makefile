@@ -1,0 +1,44 @@
+# Two commands: `make run` (set up + start the server with embedded defaults) and
+# `make test` (set up + run the whole test suite). Everything else is a helper.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL ?= $(or $(OPENMJ_MODEL),sd15-lcm)
+PORT ?= 8000
+DATA ?= data
+
+.PHONY: run test setup setup-dev lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch is pinned and installed first so no other package can pull a different (CUDA) build
+$(VENV)/.local-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[local]'
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.local-installed
+	$(BIN)/pip install -q -e '.[local,dev,moderation]'
+	touch $@
+
+setup: $(VENV)/.local-installed
+setup-dev: $(VENV)/.dev-installed
+
+run: setup
+	$(BIN)/openmj serve --model $(MODEL) --port $(PORT) --data-dir $(DATA)
+
+test: setup-dev
+	$(BIN)/ruff check src tests bench
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+lint: setup-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: setup-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""The baseline: a bare FastAPI app doing one SQLite insert (POST) or one primary-key read (GET).
+
+Same stack as openmj (FastAPI, uvicorn, SQLAlchemy async, aiosqlite, WAL), no auth, no rules.
+Run: python bench/bare_app.py DB_PATH PORT
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+import uvicorn
+from fastapi import FastAPI, Request
+from sqlalchemy import Column, Float, String, Text, event, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class Row(Base):  # type: ignore[misc, valid-type]
+    __tablename__ = "rows"
+    id = Column(String(64), primary_key=True)
+    body = Column(Text)
+    created_at = Column(Float)
+
+
+def build(db_path: str) -> FastAPI:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _wal(conn, _rec):  # type: ignore[no-untyped-def]
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+
+    app = FastAPI()
+
+    @app.on_event("startup")
+    async def _init() -> None:
+        async with engine.begin() as c:
+            await c.run_sync(Base.metadata.create_all)
+
+    @app.post("/rows")
+    async def create(request: Request) -> dict[str, str]:
+        body = await request.body()
+        rid = uuid.uuid4().hex
+        async with engine.begin() as c:
+            await c.execute(insert(Row).values(id=rid, body=body.decode(), created_at=time.time()))
+        return {"id": rid}
+
+    @app.get("/rows/{rid}")
+    async def read(rid: str) -> dict[str, object]:
+        async with engine.connect() as c:
+            row = (await c.execute(select(Row).where(Row.id == rid))).first()
+        return {"id": rid, "found": row is not None}
+
+    return app
+
+
+if __name__ == "__main__":
+    uvicorn.run(build(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

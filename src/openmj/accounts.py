@@ -1,0 +1,109 @@
+"""API keys (stored as SHA-256 hashes), authentication and per-key request rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from openmj.core.tasks import ErrorCode, TaskError
+from openmj.store.repo import ApiKey, Repository
+
+KEY_PREFIX = "sk-"
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def hash_key(secret: str) -> str:
+    # keys are 48 random characters, so a fast hash is enough (no password stretching needed)
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(48))
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    secret: str
+
+
+async def create_key(
+    repo: Repository,
+    *,
+    credits: float,
+    name: str = "",
+    group: str = "default",
+    models: list[str] | None = None,
+    rpm: int | None = None,
+    concurrency: int | None = None,
+    expires_at: float | None = None,
+) -> NewKey:
+    secret = new_secret()
+    key = await repo.create_key(
+        key_id="key_" + secrets.token_hex(6),
+        key_hash=hash_key(secret),
+        prefix=secret[:10],
+        credits=credits,
+        name=name,
+        group=group,
+        models=models,
+        rpm=rpm,
+        concurrency=concurrency,
+        expires_at=expires_at,
+    )
+    return NewKey(key=key, secret=secret)
+
+
+class RateLimiter:
+    """Sliding one-minute window per key, in this process.
+
+    Several API nodes each count their own requests; an operator running N nodes behind a
+    balancer gets up to N × rpm. (A shared counter would cost a database write per request.)
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+
+    def check(self, key_id: str, rpm: int) -> None:
+        now = time.monotonic()
+        hits = self._hits.setdefault(key_id, deque())
+        while hits and hits[0] <= now - self.WINDOW:
+            hits.popleft()
+        if len(hits) >= rpm:
+            retry_after = max(1.0, hits[0] + self.WINDOW - now)
+            raise TaskError(
+                ErrorCode.RATE_LIMITED,
+                f"Too many requests: the limit is {rpm} per minute, please try again later",
+                429,
+                retry_after=retry_after,
+            )
+        hits.append(now)
+
+
+class Authenticator:
+    def __init__(self, repo: Repository, limiter: RateLimiter, default_rpm: int) -> None:
+        self.repo = repo
+        self.limiter = limiter
+        self.default_rpm = default_rpm
+
+    async def authenticate(self, secret: str | None) -> ApiKey:
+        """Resolve a secret to a usable key, counting the request against the key's rate limit."""
+        if not secret:
+            raise TaskError(
+                ErrorCode.UNAUTHORIZED, "Missing API key: send 'Authorization: Bearer <key>'", 401
+            )
+        key = await self.repo.key_by_hash(hash_key(secret.strip()))
+        if key is None:
+            raise TaskError(ErrorCode.UNAUTHORIZED, "Invalid or expired token", 401)
+        if key.disabled:
+            raise TaskError(ErrorCode.KEY_DISABLED, "This API key is disabled", 403)
+        if key.expires_at is not None and key.expires_at <= time.time():
+            raise TaskError(ErrorCode.KEY_EXPIRED, "This API key has expired", 403)
+        self.limiter.check(key.id, key.rpm or self.default_rpm)
+        return key

@@ -1,0 +1,271 @@
+"""create_app(settings) → the FastAPI app; the lifespan wires store, queue, engine and media."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openmj import __version__
+from openmj.accounts import Authenticator, RateLimiter
+from openmj.config import Settings
+from openmj.core.pricing import PriceTable
+from openmj.core.tasks import ErrorCode, TaskError
+from openmj.dialects import evolink
+from openmj.dialects.common import Context
+from openmj.dialects.errors import register, render_error
+from openmj.engines.base import Engine
+from openmj.media.signing import UrlSigner
+from openmj.media.storage import MediaStore
+from openmj.net import NetPolicy
+from openmj.queue import Reaper, Worker
+from openmj.service import TaskService, Wakeup
+from openmj.store.db import Database
+from openmj.store.repo import Repository
+
+log = logging.getLogger("openmj.app")
+
+register(r"^/v1/", evolink.error_response)
+
+
+@dataclass
+class Runtime:
+    """Everything the lifespan starts, for tests and the CLI to reach."""
+
+    settings: Settings
+    db: Database | None = None
+    repo: Repository | None = None
+    service: TaskService | None = None
+    media: MediaStore | None = None
+    engine: Engine | None = None
+    workers: list[Worker] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    ready: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
+    reaper: Reaper | None = None
+
+
+class BodyLimit:
+    """413 for bodies over the limit, checked on Content-Length and while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = TaskError(
+            ErrorCode.REQUEST_TOO_LARGE, f"Request body too large: the limit is {self.limit} bytes", 413
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await render_error(scope["path"], too_large)(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await render_error(scope["path"], too_large)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """The app. `engine` is the already-loaded engine for the in-process workers (None: API only)."""
+    runtime = Runtime(settings=settings, engine=engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _start(runtime, app)
+        try:
+            yield
+        finally:
+            await _stop(runtime)
+
+    app = FastAPI(title="openmj", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.include_router(evolink.router)
+
+    @app.exception_handler(TaskError)
+    async def _task_error(request: Request, exc: TaskError) -> Response:
+        level = logging.INFO if exc.http_status < 500 else logging.ERROR
+        log.log(
+            level,
+            "%s %s -> %d %s: %s",
+            request.method,
+            request.url.path,
+            exc.http_status,
+            exc.code,
+            exc.message,
+        )
+        return render_error(request.url.path, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        err = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
+        te = TaskError(
+            ErrorCode.INVALID_PARAMETERS, f"Invalid parameter '{loc}': {err.get('msg', '')}", 400, param=loc
+        )
+        return await _task_error(request, te)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INVALID_REQUEST
+        te = TaskError(code, str(exc.detail), exc.status_code)
+        return render_error(request.url.path, te)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        te = TaskError(ErrorCode.SERVICE_ERROR, "Internal server error", 500)
+        return render_error(request.url.path, te)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if not runtime.ready:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "model": settings.model,
+                "workers": len(runtime.workers),
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        assert runtime.repo is not None
+        counts = await runtime.repo.status_counts()
+        lines = ["# HELP openmj_tasks Tasks by status.", "# TYPE openmj_tasks gauge"]
+        lines += [f'openmj_tasks{{status="{s}"}} {n}' for s, n in sorted(counts.items())]
+        lines += [
+            "# HELP openmj_workers In-process workers.",
+            "# TYPE openmj_workers gauge",
+            f"openmj_workers {len(runtime.workers)}",
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    @app.get("/media/{task_id}/{name}")
+    async def media(request: Request, task_id: str, name: str) -> Response:
+        signer: UrlSigner = app.state.ctx.signer
+        q = request.query_params
+        if not signer.verify(request.url.path, q.get("exp"), q.get("kid"), q.get("sig")):
+            return JSONResponse({"error": {"code": "forbidden", "message": "Invalid or expired link"}}, 403)
+        assert runtime.media is not None
+        path = runtime.media.path(task_id, name)
+        if path is None or not path.is_file():
+            return JSONResponse(
+                {"error": {"code": "not_found", "message": "This file no longer exists"}}, 404
+            )
+        return FileResponse(
+            path,
+            media_type="image/png" if name.endswith(".png") else None,
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+
+    return app
+
+
+async def _start(rt: Runtime, app: FastAPI | None) -> None:
+    s = rt.settings
+    rt.loop = asyncio.get_running_loop()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    rt.db = Database(s.resolved_database_url)
+    await rt.db.migrate()
+    rt.repo = Repository(rt.db)
+    rt.media = MediaStore(s.data_dir / "media")
+    wakeup = Wakeup()
+    auth = Authenticator(rt.repo, RateLimiter(), s.default_rpm)
+    rt.service = TaskService(
+        rt.repo,
+        auth,
+        PriceTable(),
+        task_timeout=s.task_timeout_seconds,
+        default_concurrency=s.default_concurrency,
+        queue_cap=s.queue_cap,
+        wakeup=wakeup,
+        seed=s.seed,
+    )
+    if app is not None:
+        signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
+        app.state.ctx = Context(
+            service=rt.service, signer=signer, net=NetPolicy(allow_private=s.allow_private_network)
+        )
+    if s.run_worker and rt.engine is not None:
+        for _ in range(max(1, s.workers)):
+            worker = Worker(
+                rt.repo,
+                rt.engine,
+                rt.media,
+                s,
+                wakeup,
+                on_finish=lambda t: rt.service.forget_estimate(t.operation) if rt.service else None,
+            )
+            rt.workers.append(worker)
+            rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
+    rt.reaper = Reaper(rt.repo, rt.media, s, wakeup)
+    rt.background.append(asyncio.create_task(rt.reaper.run_forever(rt.stop)))
+    rt.ready = True
+    log.info(
+        "openmj ready: %s, %d worker(s), database %s",
+        s.resolved_public_url,
+        len(rt.workers),
+        "sqlite" if rt.db.sqlite else "postgresql",
+    )
+
+
+async def _stop(rt: Runtime) -> None:
+    rt.ready = False
+    rt.stop.set()
+    for w in rt.workers:
+        w.shutdown()  # the engine stops at its next step and the task goes back to the queue
+    if rt.background:
+        await asyncio.wait(rt.background, timeout=15)
+    for t in rt.background:
+        t.cancel()
+    for t in rt.background:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await t
+    if rt.db is not None:
+        await rt.db.dispose()
+
+
+async def run_worker_node(settings: Settings, engine: Engine) -> None:
+    """`openmj worker`: workers and the reaper on the shared database, until SIGINT/SIGTERM."""
+    import signal
+
+    rt = Runtime(settings=settings.model_copy(update={"run_worker": True}), engine=engine)
+    await _start(rt, None)
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await _stop(rt)

@@ -1,0 +1,277 @@
+"""The `openmj` command: serve, worker, keys, prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openmj.config import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Self-hosted Midjourney-compatible image API."
+)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, disable, grant credits.")
+prompt_app = typer.Typer(no_args_is_help=True, help="The Midjourney prompt language.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(prompt_app, name="prompt")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env OPENMJ_DATA_DIR)")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    base = Settings()
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=values)
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=os.environ.get("OPENMJ_LOG_LEVEL", level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # diffusers/transformers are chatty about things an operator cannot act on
+    for noisy in ("httpx", "diffusers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _repo_call(settings: Settings, fn: Any) -> Any:
+    """Run `fn(repo)` against the data dir's database (migrated first), from a sync CLI command."""
+    from openmj.store.db import Database, migrate_sync
+    from openmj.store.repo import Repository
+
+    migrate_sync(settings.resolved_database_url)
+
+    async def main() -> Any:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await fn(Repository(db))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def _load_engine(settings: Settings) -> Any:
+    from openmj.engines import build_engine
+    from openmj.engines.base import EngineLoadError
+
+    engine = build_engine(settings)
+    typer.echo(f"loading model '{settings.model}' …", err=True)
+    try:
+        engine.load()
+    except EngineLoadError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return engine
+
+
+def _first_key(settings: Settings) -> None:
+    from openmj.accounts import create_key
+
+    async def ensure(repo: Any) -> Any:
+        if await repo.count_keys() > 0:
+            return None
+        return await create_key(repo, credits=settings.initial_key_credits, name="first key")
+
+    new = _repo_call(settings, ensure)
+    if new is not None:
+        typer.echo(
+            f"\nCreated a first API key with {settings.initial_key_credits:g} credits "
+            f"(shown once; more with `openmj keys create`):\n\n    {new.secret}\n"
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (env OPENMJ_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env OPENMJ_PORT)")] = None,
+    data_dir: DataDir = None,
+    model: Annotated[
+        str | None, typer.Option(help="Preset (sd15-lcm, sdxl-lightning, tiny), HF id or folder")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="In-process workers")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run no worker here")] = False,
+    public_url: Annotated[str | None, typer.Option(help="Base URL used in result links")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: SQLite in the data dir)")
+    ] = None,
+) -> None:
+    """Run the API (all four dialects) and, unless --no-worker, the workers, in one process."""
+    import uvicorn
+
+    from openmj.app import create_app
+
+    _logging()
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        model=model,
+        workers=workers,
+        public_url=public_url,
+        database_url=database_url,
+    )
+    if no_worker:
+        settings = settings.model_copy(update={"run_worker": False})
+    _first_key(settings)
+    engine = _load_engine(settings) if settings.run_worker else None
+    typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
+    uvicorn.run(
+        create_app(settings, engine),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=20,
+    )
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    model: Annotated[str | None, typer.Option(help="Preset, HF id or folder")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
+    database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
+) -> None:
+    """Run workers only (a GPU node): claim tasks from the shared database, no HTTP."""
+    from openmj.app import run_worker_node
+
+    _logging()
+    settings = _settings(data_dir=data_dir, model=model, workers=workers, database_url=database_url)
+    engine = _load_engine(settings)
+    asyncio.run(run_worker_node(settings, engine))
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _parse_expiry(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date: {value!r} (use YYYY-MM-DD or an ISO date-time)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@keys_app.command("create")
+def keys_create(
+    data_dir: DataDir = None,
+    credits: Annotated[float | None, typer.Option(help="Starting credits")] = None,
+    name: Annotated[str, typer.Option(help="A label for `keys list`")] = "",
+    group: Annotated[str, typer.Option(help="Price group (its multiplier applies)")] = "default",
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models this key may use (default: all)")
+    ] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Unfinished tasks at once")] = None,
+    expires: Annotated[str | None, typer.Option(help="Expiry date, e.g. 2027-01-31")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL")] = None,
+) -> None:
+    """Create a key; the secret is printed once, alone on the last line."""
+    from openmj.accounts import create_key
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    amount = settings.initial_key_credits if credits is None else credits
+    new = _repo_call(
+        settings,
+        lambda repo: create_key(
+            repo,
+            credits=amount,
+            name=name,
+            group=group,
+            models=model_list,
+            rpm=rpm,
+            concurrency=concurrency,
+            expires_at=_parse_expiry(expires),
+        ),
+    )
+    typer.echo(f"created {new.key.id} with {amount:g} credits", err=True)
+    typer.echo(new.secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None, database_url: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (id, prefix, group, credits, limits, state); secrets are never shown again."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    keys = _repo_call(settings, lambda repo: repo.list_keys())
+    for k in keys:
+        state = "disabled" if k.disabled else "active"
+        exp = datetime.fromtimestamp(k.expires_at, UTC).date().isoformat() if k.expires_at else "-"
+        typer.echo(
+            f"{k.id}\t{k.prefix}…\t{k.group}\t{k.credits:g}\t"
+            f"models={','.join(k.models) if k.models else '*'}\trpm={k.rpm or '-'}\t"
+            f"concurrency={k.concurrency or '-'}\texpires={exp}\t{state}\t{k.name}"
+        )
+
+
+@keys_app.command("disable")
+def keys_disable(
+    key: str, data_dir: DataDir = None, database_url: Annotated[str | None, typer.Option()] = None
+) -> None:
+    """Disable a key by id or prefix."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def run(repo: Any) -> bool:
+        found = await repo.key_by_id_or_prefix(key)
+        return found is not None and await repo.set_disabled(found.id, True)
+
+    if not _repo_call(settings, run):
+        typer.echo(f"no such key: {key}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"disabled {key}")
+
+
+@keys_app.command("grant")
+def keys_grant(
+    key: str,
+    amount: float,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add (or with a negative amount, remove) credits."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def run(repo: Any) -> float | None:
+        found = await repo.key_by_id_or_prefix(key)
+        return None if found is None else await repo.grant(found.id, amount)
+
+    balance = _repo_call(settings, run)
+    if balance is None:
+        typer.echo(f"no such key: {key}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{key}: balance {balance:g}")
+
+
+# --------------------------------------------------------------------------- prompt
+
+
+@prompt_app.command("parse")
+def prompt_parse(
+    text: str,
+    version: Annotated[
+        str, typer.Option(help='Version context: 7, 6.1, 6, 5.2, 5.1, "niji 6", "niji 7"')
+    ] = "7",
+) -> None:
+    """Print the normal form of a prompt as JSON (exit 0 valid, 1 invalid)."""
+    from openmj.core.prompt import normal_form
+
+    result = normal_form(text, version)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    raise typer.Exit(0 if result.get("ok") else 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,70 @@
+"""Settings: OPENMJ_* environment variables, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENMJ_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: sqlite in data_dir
+    model: str = "sd15-lcm"
+    public_url: str | None = None  # default: http://host:port
+    secret_key: str | None = None  # default: generated once, kept in data_dir/secret_key
+    allow_private_network: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1  # in-process workers; the local engine still runs one job at a time per device
+    run_worker: bool = True
+
+    # queue
+    lease_seconds: float = 30.0  # a crashed worker's task returns to the queue after this long
+    heartbeat_seconds: float = 1.0
+    reaper_seconds: float = 2.0
+    max_attempts: int = 3  # a task that kills its worker this many times fails (and is refunded)
+    task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (seed 000)
+    poll_seconds: float = 0.5  # worker idle poll when no wake-up arrives
+
+    # media
+    media_cleanup_seconds: float = 600.0
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
+
+    # accounts
+    initial_key_credits: float = 1000.0
+    default_rpm: int = 10_000  # APIXO documents 10,000 requests/minute (seed 002)
+    default_concurrency: int = 1_000
+    queue_cap: int = 100_000  # global cap on unfinished tasks
+
+    device: str | None = None  # "cuda", "cpu"; default: cuda when available
+    seed: int | None = Field(default=None, description="fixed base seed for tests/benchmarks")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'openmj.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def resolved_secret(self) -> bytes:
+        """The HMAC key for media URLs; generated once per data dir so links survive restarts."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

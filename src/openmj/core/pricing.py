@@ -1,0 +1,56 @@
+"""Credits per task, by (operation, speed, model), times the key group's multiplier.
+
+Defaults follow EvoLink's V7 price list (draft $0.040, fast $0.079, turbo $0.159 per request),
+read as 1 credit ≈ $0.01 and rounded: draft 4, fast 8, turbo 16. Relax costs as draft (it only
+waits longer). Actions that run one image (upscale, enhance, remove background) cost half of a
+grid, as the relays price mj_upscale at half of mj_imagine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from openmj.core.tasks import Operation, Speed
+
+GRID_PRICE = {Speed.DRAFT: 4.0, Speed.RELAX: 4.0, Speed.FAST: 8.0, Speed.TURBO: 16.0}
+SINGLE_IMAGE_OPERATIONS = frozenset(
+    {Operation.UPSCALE, Operation.ENHANCE, Operation.REMOVE_BG, Operation.DESCRIBE}
+)
+
+DEFAULT_PRICES: dict[str, float] = {
+    f"{op.value}:{speed.value}": (price / 2 if op in SINGLE_IMAGE_OPERATIONS else price)
+    for op in Operation
+    for speed, price in GRID_PRICE.items()
+}
+DEFAULT_PRICES |= {f"video:{s.value}": 4 * p for s, p in GRID_PRICE.items()}  # 4 clips cost more GPU
+
+
+@dataclass
+class PriceTable:
+    """Lookup order: "op:speed:model", "op:speed", "op". Overrides come from configuration."""
+
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    group_multipliers: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def with_overrides(
+        cls, overrides: Mapping[str, float] | None, groups: Mapping[str, float] | None
+    ) -> PriceTable:
+        table = cls()
+        table.prices.update(overrides or {})
+        table.group_multipliers.update(groups or {})
+        return table
+
+    def base_price(self, operation: Operation, speed: Speed, model: str) -> float:
+        for key in (
+            f"{operation.value}:{speed.value}:{model}",
+            f"{operation.value}:{speed.value}",
+            operation.value,
+        ):
+            if key in self.prices:
+                return float(self.prices[key])
+        return GRID_PRICE[speed]
+
+    def price(self, operation: Operation, speed: Speed, model: str, group: str) -> float:
+        return round(self.base_price(operation, speed, model) * self.group_multipliers.get(group, 1.0), 6)

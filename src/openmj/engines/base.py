@@ -1,0 +1,112 @@
+"""The engine protocol: what the worker asks of anything that makes images.
+
+`Engine.run` is blocking (torch work); the worker calls it in a thread and talks to it through
+a `JobControl`: the engine reports step progress and checks, at every step, whether it should stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PIL import Image
+
+from openmj.core.tasks import Operation, Task
+
+
+class JobStopped(Exception):
+    """Raised inside an engine when the job was cancelled or ran past its deadline."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "cancelled" | "timeout" | "shutdown"
+
+
+class JobControl:
+    """Shared between the worker (event loop) and the engine (its thread)."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        self._cancel = threading.Event()
+        self._shutdown = threading.Event()
+        self._lock = threading.Lock()
+        self._progress = 0
+
+    @property
+    def progress(self) -> int:
+        with self._lock:
+            return self._progress
+
+    def report(self, fraction: float) -> None:
+        """Progress 0..1 of the whole job; never goes backwards, 100 is left for completion."""
+        pct = max(0, min(99, int(fraction * 100)))
+        with self._lock:
+            self._progress = max(self._progress, pct)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def shutdown(self) -> None:
+        """The process is stopping: end the job so the task can go back to the queue."""
+        self._shutdown.set()
+
+    def stop_reason(self) -> str | None:
+        if self._cancel.is_set():
+            return "cancelled"
+        if self._shutdown.is_set():
+            return "shutdown"
+        if self.deadline is not None and time.time() > self.deadline:
+            return "timeout"
+        return None
+
+    def check(self) -> None:
+        reason = self.stop_reason()
+        if reason:
+            raise JobStopped(reason)
+
+
+@dataclass
+class EngineJob:
+    task: Task
+    images: dict[str, Image.Image] = field(
+        default_factory=dict
+    )  # inputs resolved by the worker ("source", ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineResult:
+    images: list[Image.Image]
+    seeds: list[int | None]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What the rest of openmj needs to know about a loaded model, without importing torch."""
+
+    name: str
+    family: str
+    native_size: int  # the side of the model's square training size (512, 1024)
+    steps: int
+    guidance: float
+    size_multiple: int = 8  # width/height must be multiples of this (the VAE's scale factor)
+    licence: str = ""
+    has_ip_adapter: bool = False
+
+
+class Engine(Protocol):
+    profile: ModelProfile
+
+    def load(self) -> None:
+        """Load weights now (at start-up), raising EngineLoadError with a clear message."""
+
+    def supports(self, operation: Operation) -> bool: ...
+
+    def run(self, job: EngineJob, control: JobControl) -> EngineResult: ...
+
+
+class EngineLoadError(Exception):
+    """The configured model cannot be loaded; the message says what to do instead."""

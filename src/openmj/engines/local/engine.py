@@ -1,0 +1,141 @@
+"""The local diffusers engine: one loaded pipeline per model, variants derived with from_pipe.
+
+torch and diffusers are imported only when the engine loads, so the API can run without them.
+Jobs run one at a time per device (the lock): two jobs on one GPU would only slow each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from openmj.core.tasks import Operation
+from openmj.engines.base import EngineJob, EngineLoadError, EngineResult, JobControl, ModelProfile
+from openmj.engines.local.presets import Preset
+from openmj.engines.local.tiny import ensure_tiny
+
+log = logging.getLogger("openmj.engine")
+
+OFFLINE_HINT = "For an offline trial use `--model tiny` (random weights, built locally)."
+
+
+class LocalEngine:
+    def __init__(self, preset: Preset, models_dir: Path, device: str | None = None) -> None:
+        self.preset = preset
+        self.models_dir = models_dir
+        self.requested_device = device
+        self.device = "cpu"
+        self.dtype: Any = None
+        self.pipe: Any = None
+        self._variants: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.profile = ModelProfile(
+            name=preset.name,
+            family=preset.family,
+            native_size=preset.native_size,
+            steps=preset.steps,
+            guidance=preset.guidance,
+            licence=preset.licence,
+            has_ip_adapter=preset.ip_adapter is not None,
+        )
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> None:
+        try:
+            import diffusers  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise EngineLoadError(
+                f"The local engine needs the [local] extra (torch, diffusers): {exc}. "
+                "Install it with: pip install -e '.[local]'  (or run the API only with --no-worker)"
+            ) from exc
+        import torch
+
+        self.device = self._pick_device(torch)
+        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        source = self._source()
+        try:
+            self.pipe = self._load_pipeline(source)
+        except Exception as exc:  # any loader failure becomes one clear message, not a traceback
+            raise EngineLoadError(
+                f"Cannot load model '{self.preset.name}' from '{source}': {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}\n"
+                f"Check the name, your network or the Hugging Face cache (HF_HOME). {OFFLINE_HINT}"
+            ) from exc
+        log.info("model %s loaded from %s on %s", self.preset.name, source, self.device)
+
+    def _pick_device(self, torch: Any) -> str:
+        if self.requested_device:
+            return self.requested_device
+        if self.preset.device == "cpu":
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _source(self) -> str:
+        if self.preset.source == "tiny":
+            return str(ensure_tiny(self.models_dir))
+        return self.preset.source
+
+    def _load_pipeline(self, source: str) -> Any:
+        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+        cls = StableDiffusionXLPipeline if self.preset.family == "sdxl" else StableDiffusionPipeline
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if cls is StableDiffusionPipeline:
+            kwargs |= {"safety_checker": None, "requires_safety_checker": False}
+        pipe = cls.from_pretrained(source, **kwargs)
+        if self.preset.lora:
+            lora_kwargs = (
+                {"weight_name": self.preset.lora_weight_name} if self.preset.lora_weight_name else {}
+            )
+            pipe.load_lora_weights(self.preset.lora, **lora_kwargs)
+            pipe.fuse_lora()
+        pipe.scheduler = self._scheduler(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(self.device)
+
+    def _scheduler(self, config: Any) -> Any:
+        from diffusers import EulerDiscreteScheduler, LCMScheduler
+
+        kind = self.preset.scheduler
+        if kind == "lcm":
+            return LCMScheduler.from_config(config)
+        if kind == "euler":
+            return EulerDiscreteScheduler.from_config(config)
+        if kind == "euler_trailing":  # SDXL-Lightning's model card: Euler with trailing timesteps
+            return EulerDiscreteScheduler.from_config(config, timestep_spacing="trailing")
+        from diffusers import DPMSolverMultistepScheduler
+
+        return DPMSolverMultistepScheduler.from_config(config)
+
+    def variant(self, kind: str) -> Any:
+        """The text-to-image pipeline or an img2img / inpaint view of the same weights."""
+        if kind == "txt2img":
+            return self.pipe
+        if kind not in self._variants:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            factory = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[kind]
+            self._variants[kind] = factory.from_pipe(self.pipe)
+            self._variants[kind].set_progress_bar_config(disable=True)
+        return self._variants[kind]
+
+    # ------------------------------------------------------------------ running
+    def supports(self, operation: Operation) -> bool:
+        from openmj.engines.local.operations import SUPPORTED
+
+        return operation in SUPPORTED
+
+    def run(self, job: EngineJob, control: JobControl) -> EngineResult:
+        if self.pipe is None:
+            self.load()
+        from openmj.engines.local.operations import run_operation
+
+        with self._lock:
+            control.check()  # it may have been cancelled while waiting for the device
+            return run_operation(self, job, control)

@@ -1,0 +1,59 @@
+"""Media files on disk: data_dir/media/<task id>/<name>."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from openmj.core.tasks import ImageResult
+
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, task_id: str, name: str) -> Path | None:
+        """The file for a URL path segment pair, or None if the names are not ours to serve."""
+        if not _SAFE.match(task_id) or not _SAFE.match(name) or name.startswith("."):
+            return None
+        return self.root / task_id / name
+
+    def save_image(self, task_id: str, name: str, image: Image.Image, seed: int | None = None) -> ImageResult:
+        folder = self.root / task_id
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, folder / name)  # atomic: a reader never sees half a file
+        return ImageResult(name=name, width=image.width, height=image.height, seed=seed)
+
+    def save_bytes(
+        self, task_id: str, name: str, data: bytes, content_type: str, width: int, height: int
+    ) -> ImageResult:
+        folder = self.root / task_id
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / name)
+        return ImageResult(name=name, width=width, height=height, content_type=content_type)
+
+    def load_image(self, task_id: str, name: str) -> Image.Image:
+        path = self.path(task_id, name)
+        if path is None:
+            raise FileNotFoundError(name)
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+
+    def delete_task(self, task_id: str) -> None:
+        if _SAFE.match(task_id):
+            shutil.rmtree(self.root / task_id, ignore_errors=True)

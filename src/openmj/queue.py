@@ -1,0 +1,239 @@
+"""The queue is the task table: workers claim rows with a lease, heartbeat, and settle them.
+
+A task accepted is never lost: if a worker dies (SIGKILL, power loss), its lease expires and the
+reaper returns the task to pending (up to `max_attempts`), so the next worker — in this process
+after a restart, or on another node — runs it again from the same stored spec and seeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+from openmj.config import Settings
+from openmj.core.tasks import ErrorCode, Status, Task, TaskError
+from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
+from openmj.media.grid import make_grid
+from openmj.media.storage import MediaStore
+from openmj.service import MEDIA_LIFETIME, Wakeup
+from openmj.store.repo import OutboxSpec, Repository
+
+log = logging.getLogger("openmj.queue")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{secrets.token_hex(4)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        repo: Repository,
+        engine: Engine,
+        media: MediaStore,
+        settings: Settings,
+        wakeup: Wakeup,
+        *,
+        prepare: Callable[[Task], object] | None = None,
+        on_finish: Callable[[Task], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.engine = engine
+        self.media = media
+        self.settings = settings
+        self.wakeup = wakeup
+        self.id = worker_name()
+        self.prepare = prepare
+        self.on_finish = on_finish
+        self.current: JobControl | None = None
+
+    def shutdown(self) -> None:
+        if self.current is not None:
+            self.current.shutdown()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("worker %s started", self.id)
+        while not stop.is_set():
+            try:
+                worked = await self.run_one()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("worker %s: unexpected error", self.id)
+                worked = False
+            if not worked:
+                self.wakeup.event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.event.wait(), self.settings.poll_seconds)
+
+    async def run_one(self) -> bool:
+        task = await self.repo.claim(self.id, self.settings.lease_seconds)
+        if task is None:
+            return False
+        log.info("worker %s: running %s (%s, attempt %d)", self.id, task.id, task.operation, task.attempts)
+        control = JobControl(deadline=task.deadline)
+        self.current = control
+        beat = asyncio.create_task(self._heartbeat(task, control))
+        try:
+            job = await self._job(task)
+            result = await asyncio.to_thread(self.engine.run, job, control)
+        except JobStopped as stopped:
+            await self._stopped(task, stopped.reason)
+        except TaskError as err:
+            await self._fail(task, err.code.value, err.message)
+        except Exception as exc:
+            log.exception("task %s failed", task.id)
+            await self._fail(
+                task, ErrorCode.GENERATION_FAILED.value, f"Generation failed: {type(exc).__name__}"
+            )
+        else:
+            await self._complete(task, result)
+        finally:
+            self.current = None
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        return True
+
+    async def _job(self, task: Task) -> EngineJob:
+        if self.prepare is None:
+            return EngineJob(task=task)
+        job = self.prepare(task)
+        if asyncio.iscoroutine(job):
+            job = await job
+        assert isinstance(job, EngineJob)
+        return job
+
+    async def _heartbeat(self, task: Task, control: JobControl) -> None:
+        last = -1
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            progress = control.progress
+            flag = await self.repo.heartbeat(
+                task.id, self.id, self.settings.lease_seconds, progress if progress != last else None
+            )
+            if flag is None:  # lease lost (reaped or settled elsewhere): stop working on it
+                control.cancel()
+                return
+            if flag:
+                control.cancel()
+            if progress != last and task.dialect == "mjproxy" and task.callback_url:
+                # midjourney-proxy posts notifyHook on every progress change
+                await self.repo.record_progress_event(task.id, OutboxSpec(f"progress:{progress}"))
+            last = progress
+
+    async def _complete(self, task: Task, result: EngineResult) -> None:
+        def save() -> tuple[list, object]:
+            stored = [
+                self.media.save_image(task.id, f"{i}.png", im, seed)
+                for i, (im, seed) in enumerate(zip(result.images, result.seeds, strict=True))
+            ]
+            grid = (
+                self.media.save_image(task.id, "grid.png", make_grid(result.images))
+                if len(stored) == 4
+                else None
+            )
+            return stored, grid
+
+        stored, grid = await asyncio.to_thread(save)
+        expires = time.time() + MEDIA_LIFETIME.get(task.dialect, MEDIA_LIFETIME["evolink"])
+        ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))  # type: ignore[arg-type]
+        if not ok:
+            log.warning("task %s was settled elsewhere while running; discarding its images", task.id)
+            fresh = await self.repo.get_task(task.id)
+            if fresh is None or fresh.status is not Status.COMPLETED:
+                await asyncio.to_thread(self.media.delete_task, task.id)
+        else:
+            log.info("task %s completed", task.id)
+        self._finished(task)
+
+    async def _stopped(self, task: Task, reason: str) -> None:
+        if reason == "shutdown":
+            await self.repo.release(task.id, self.id)
+            log.info("task %s handed back to the queue at shutdown", task.id)
+            return
+        if reason == "cancelled":
+            await self.repo.finish_unsuccessfully(
+                task.id,
+                Status.CANCELLED,
+                ErrorCode.CANCELLED.value,
+                "The task was cancelled by the user",
+                refund=True,
+                outbox=OutboxSpec("cancelled"),
+                worker_id=self.id,
+            )
+        else:
+            await self._fail(task, ErrorCode.GENERATION_TIMEOUT.value, "Generation timed out")
+        self._finished(task)
+
+    async def _fail(self, task: Task, code: str, message: str) -> None:
+        log.info("task %s failed: %s %s", task.id, code, message)
+        await self.repo.finish_unsuccessfully(
+            task.id, Status.FAILED, code, message, refund=True, outbox=OutboxSpec("failed"), worker_id=self.id
+        )
+        self._finished(task)
+
+    def _finished(self, task: Task) -> None:
+        if self.on_finish is not None:
+            self.on_finish(task)
+
+
+class Reaper:
+    """Returns tasks of dead workers to the queue, fails overdue tasks, deletes expired media."""
+
+    def __init__(self, repo: Repository, media: MediaStore, settings: Settings, wakeup: Wakeup) -> None:
+        self.repo = repo
+        self.media = media
+        self.settings = settings
+        self.wakeup = wakeup
+        self._last_media_sweep = 0.0
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("reaper: unexpected error")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.reaper_seconds)
+
+    async def sweep(self) -> None:
+        now = time.time()
+        for task in await self.repo.expired_leases(now):
+            if task.attempts >= self.settings.max_attempts:
+                await self.repo.finish_unsuccessfully(
+                    task.id,
+                    Status.FAILED,
+                    ErrorCode.GENERATION_FAILED.value,
+                    f"The worker stopped {task.attempts} times while running this task",
+                    refund=True,
+                    outbox=OutboxSpec("failed"),
+                    allowed_from=(Status.PROCESSING.value,),
+                )
+            elif await self.repo.requeue(task.id):
+                log.warning("task %s: worker lease expired, back to the queue", task.id)
+                self.wakeup.notify()
+        for task in await self.repo.overdue(now):
+            await self.repo.finish_unsuccessfully(
+                task.id,
+                Status.FAILED,
+                ErrorCode.GENERATION_TIMEOUT.value,
+                "Generation timed out",
+                refund=True,
+                outbox=OutboxSpec("failed"),
+            )
+        if now - self._last_media_sweep >= self.settings.media_cleanup_seconds:
+            self._last_media_sweep = now
+            await self.delete_expired_media(now)
+
+    async def delete_expired_media(self, now: float) -> int:
+        ids = await self.repo.expired_media(now)
+        for task_id in ids:
+            await asyncio.to_thread(self.media.delete_task, task_id)
+        await self.repo.mark_media_deleted(ids)
+        if ids:
+            log.info("deleted the media of %d expired tasks", len(ids))
+        return len(ids)

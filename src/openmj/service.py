@@ -1,0 +1,206 @@
+"""TaskService: the one place where the rules meet.
+
+Every dialect calls these methods with a key secret and a `TaskRequest`; the service
+authenticates, validates, prices, reserves credits and inserts the pending task in one
+transaction, or raises `TaskError` having written nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openmj.accounts import Authenticator
+from openmj.core.mapping import random_seed
+from openmj.core.operations import validate_request
+from openmj.core.pricing import PriceTable
+from openmj.core.tasks import ErrorCode, Operation, Status, Task, TaskError, TaskRequest, new_task_id
+from openmj.store.repo import ApiKey, OutboxSpec, Repository
+
+log = logging.getLogger("openmj.service")
+
+#: seconds a task's result links live, by the dialect that created it
+MEDIA_LIFETIME = {
+    "evolink": 24 * 3600,  # seed 000: "Generated image links are valid for 24 hours"
+    "kie": 15 * 24 * 3600,  # kie quickstart: results retained 15 days
+    "apixo": 15 * 24 * 3600,  # seed 002: "Image expiration" 15 days
+    "mjproxy": 15 * 24 * 3600,  # no provider rule; relays poll and re-host quickly
+}
+DEFAULT_ESTIMATE_SECONDS = 30.0
+
+
+@dataclass
+class Wakeup:
+    """In-process wake-up for idle workers; PostgreSQL deployments add LISTEN/NOTIFY on top."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        self.event.set()
+
+
+class TaskService:
+    def __init__(
+        self,
+        repo: Repository,
+        auth: Authenticator,
+        prices: PriceTable,
+        *,
+        task_timeout: float,
+        default_concurrency: int,
+        queue_cap: int,
+        wakeup: Wakeup | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.auth = auth
+        self.prices = prices
+        self.task_timeout = task_timeout
+        self.default_concurrency = default_concurrency
+        self.queue_cap = queue_cap
+        self.wakeup = wakeup or Wakeup()
+        self.fixed_seed = seed
+        self._estimates: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ auth
+    async def authenticate(self, secret: str | None) -> ApiKey:
+        return await self.auth.authenticate(secret)
+
+    # ------------------------------------------------------------------ submit
+    async def submit(self, key: ApiKey, req: TaskRequest) -> Task:
+        if key.models is not None and req.model not in key.models:
+            raise TaskError(
+                ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
+            )
+        parent = await self._parent(key, req)
+        spec = validate_request(req, parent)
+        seed = self._seed(spec)
+        now = time.time()
+        price = self.prices.price(req.operation, req.speed, req.model, key.group)
+        task = Task(
+            id=new_task_id(now),
+            owner=key.id,
+            dialect=req.dialect,
+            operation=req.operation,
+            model=req.model,
+            status=Status.PENDING,
+            progress=0,
+            prompt=req.prompt,
+            spec=spec,
+            request=req.raw_request,
+            speed=req.speed,
+            seed=seed,
+            created_at=now,
+            parent_id=req.parent_id,
+            parent_index=req.parent_index,
+            credits_reserved=price,
+            user_group=key.group,
+            callback_url=req.callback_url,
+            deadline=now + self.task_timeout,
+        )
+        outcome = await self.repo.insert_task(
+            task,
+            req.speed.priority,
+            max_unfinished=key.concurrency or self.default_concurrency,
+            queue_cap=self.queue_cap,
+        )
+        if outcome == "insufficient_credits":
+            raise TaskError(
+                ErrorCode.INSUFFICIENT_QUOTA,
+                f"Insufficient quota: this task costs {price:g} credits. Please top up your account.",
+                402,
+                extra={"estimated_credits": price},
+            )
+        if outcome == "too_many_tasks":
+            limit = key.concurrency or self.default_concurrency
+            raise TaskError(
+                ErrorCode.TOO_MANY_TASKS,
+                f"Too many unfinished tasks: the limit for this key is {limit}",
+                429,
+                retry_after=5,
+            )
+        if outcome == "queue_full":
+            raise TaskError(
+                ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
+            )
+        log.info("task %s accepted: %s %s by %s", task.id, task.operation, task.speed, key.id)
+        self.wakeup.notify()
+        return task
+
+    def _seed(self, spec: dict[str, Any]) -> int:
+        seed = spec.get("prompt", {}).get("params", {}).get("seed")
+        if seed is not None:
+            return int(seed)
+        if self.fixed_seed is not None:
+            return self.fixed_seed
+        return random_seed()
+
+    async def _parent(self, key: ApiKey, req: TaskRequest) -> Task | None:
+        if req.parent_id is None:
+            return None
+        parent = await self.repo.get_task(req.parent_id)
+        if parent is None or parent.owner != key.id:
+            raise TaskError(ErrorCode.NOT_FOUND, f"Task not found: {req.parent_id}", 404, param="task_id")
+        return parent
+
+    # ------------------------------------------------------------------ read
+    async def get(self, key: ApiKey, task_id: str) -> Task:
+        task = await self.repo.get_task(task_id)
+        if task is None or task.owner != key.id:  # another key's task is a 404, never a 403
+            raise TaskError(ErrorCode.NOT_FOUND, f"Task not found: {task_id}", 404)
+        return task
+
+    async def get_many(self, key: ApiKey, ids: Sequence[str]) -> list[Task]:
+        return await self.repo.get_tasks(list(dict.fromkeys(ids)), owner=key.id)
+
+    async def list(self, key: ApiKey, **filters: Any) -> tuple[list[Task], int]:
+        return await self.repo.list_tasks(key.id, **filters)
+
+    async def estimate(self, task: Task) -> int:
+        """Seconds until the result: queue position × average run time, plus this task's remainder."""
+        avg = self._estimates.get(task.operation.value)
+        if avg is None:
+            avg = await self.repo.average_duration(task.operation.value) or DEFAULT_ESTIMATE_SECONDS
+            self._estimates[task.operation.value] = avg
+        if task.status is Status.PENDING:
+            ahead = await self.repo.queue_position(task)
+            return max(1, round((ahead + 1) * avg))
+        if task.status is Status.PROCESSING:
+            return max(1, round(avg * (100 - task.progress) / 100))
+        return 0
+
+    def forget_estimate(self, operation: Operation) -> None:
+        self._estimates.pop(operation.value, None)
+
+    # ------------------------------------------------------------------ cancel
+    async def cancel(self, key: ApiKey, task_id: str) -> Task:
+        task = await self.get(key, task_id)
+        if task.status.terminal:
+            raise TaskError(
+                ErrorCode.INVALID_REQUEST,
+                f"Task {task_id} is already {task.status.value} and cannot be cancelled",
+                400,
+            )
+        cancelled = await self.repo.finish_unsuccessfully(
+            task.id,
+            Status.CANCELLED,
+            ErrorCode.CANCELLED.value,
+            "The task was cancelled by the user",
+            refund=True,
+            outbox=OutboxSpec("cancelled"),
+            allowed_from=(Status.PENDING.value,),
+        )
+        if cancelled is None:
+            # running: the worker stops at the next sampler step and settles the task itself
+            await self.repo.request_cancel(task.id)
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                task = await self.get(key, task_id)
+                if task.status.terminal:
+                    return task
+            return task
+        return cancelled

@@ -1,0 +1,109 @@
+"""Tables. Times are float Unix seconds so SQLite and PostgreSQL behave the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise a key in `keys list`
+    name: Mapped[str] = mapped_column(String(200), default="")
+    group: Mapped[str] = mapped_column("group_name", String(64), default="default")
+    credits: Mapped[float] = mapped_column(Double, default=0.0)
+    models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None = every model
+    rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class LedgerRow(Base):
+    """Append-only: the sum of `amount` per key always equals the key's balance."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # grant | reserve | refund
+    amount: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    dialect: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    speed: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    seed: Mapped[int] = mapped_column(BigInteger)  # Midjourney seeds go up to 2**32 - 1
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    parent_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    started_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    updated_at: Mapped[float] = mapped_column(Double)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    grid: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    credits_reserved: Mapped[float] = mapped_column(Double, default=0.0)
+    credits_charged: Mapped[float] = mapped_column(Double, default=0.0)
+    user_group: Mapped[str] = mapped_column(String(64), default="default")
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires: Mapped[float | None] = mapped_column(Double, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[float | None] = mapped_column(Double, nullable=True)
+    media_expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    media_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        # the claim query: pending rows by priority then age
+        Index("ix_tasks_claim", "status", "priority", "created_at"),
+        Index("ix_tasks_owner_created", "owner", "created_at"),
+        Index("ix_tasks_status_lease", "status", "lease_expires"),
+        Index("ix_tasks_media_expiry", "media_deleted", "media_expires_at"),
+    )
+
+
+class OutboxRow(Base):
+    """Callbacks to deliver; written in the same transaction as the status change they report."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(64), index=True)
+    dialect: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(32))  # status the delivery reports (or progress:NN)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Double)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    lease_expires: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)

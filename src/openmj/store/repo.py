@@ -1,0 +1,700 @@
+"""The repository: every SQL statement of openmj lives here, returning core types.
+
+Rules that must hold under concurrency are single statements here:
+- reserving credits is `UPDATE … SET credits = credits - p WHERE credits >= p` (never below zero);
+- claiming a task sets status, lease owner and expiry in the transaction that selected it
+  (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite write transactions are serial);
+- every change of a task that finishes it is conditional on the task not being terminal yet, so a
+  late worker, a reaper and a cancel can never both settle the same task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
+from openmj.store.db import Database
+from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
+
+UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    prefix: str
+    name: str
+    group: str
+    credits: float
+    models: list[str] | None
+    rpm: int | None
+    concurrency: int | None
+    expires_at: float | None
+    disabled: bool
+    created_at: float
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        prefix=row.prefix,
+        name=row.name,
+        group=row.group,
+        credits=row.credits,
+        models=row.models,
+        rpm=row.rpm,
+        concurrency=row.concurrency,
+        expires_at=row.expires_at,
+        disabled=row.disabled,
+        created_at=row.created_at,
+    )
+
+
+def _image(d: dict[str, Any]) -> ImageResult:
+    return ImageResult(**d)
+
+
+def _image_dict(img: ImageResult) -> dict[str, Any]:
+    return {
+        "name": img.name,
+        "width": img.width,
+        "height": img.height,
+        "seed": img.seed,
+        "content_type": img.content_type,
+    }
+
+
+def row_to_task(row: TaskRow) -> Task:
+    return Task(
+        id=row.id,
+        owner=row.owner,
+        dialect=row.dialect,
+        operation=Operation(row.operation),
+        model=row.model,
+        status=Status(row.status),
+        progress=row.progress,
+        prompt=row.prompt,
+        spec=row.spec or {},
+        request=row.request or {},
+        speed=Speed(row.speed),
+        seed=int(row.seed),
+        created_at=row.created_at,
+        parent_id=row.parent_id,
+        parent_index=row.parent_index,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        results=[_image(d) for d in row.results or []],
+        grid=_image(row.grid) if row.grid else None,
+        credits_reserved=row.credits_reserved,
+        credits_charged=row.credits_charged,
+        user_group=row.user_group,
+        callback_url=row.callback_url,
+        cancel_requested=row.cancel_requested,
+        attempts=row.attempts,
+        media_expires_at=row.media_expires_at,
+        deadline=row.deadline,
+    )
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ keys and credits
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        key_hash: str,
+        prefix: str,
+        credits: float,
+        name: str = "",
+        group: str = "default",
+        models: list[str] | None = None,
+        rpm: int | None = None,
+        concurrency: int | None = None,
+        expires_at: float | None = None,
+    ) -> ApiKey:
+        now = time.time()
+        row = ApiKeyRow(
+            id=key_id,
+            key_hash=key_hash,
+            prefix=prefix,
+            name=name,
+            group=group,
+            credits=credits,
+            models=models,
+            rpm=rpm,
+            concurrency=concurrency,
+            expires_at=expires_at,
+            disabled=False,
+            created_at=now,
+        )
+        async with self.db.session.begin() as s:
+            s.add(row)
+            if credits:
+                s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=credits, created_at=now))
+        return _key(row)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        async with self.db.read_session() as s:
+            row = (
+                await s.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+            ).scalar_one_or_none()
+            return _key(row) if row else None
+
+    async def key_by_id_or_prefix(self, ref: str) -> ApiKey | None:
+        async with self.db.read_session() as s:
+            row = (await s.execute(select(ApiKeyRow).where(ApiKeyRow.id == ref))).scalar_one_or_none()
+            if row is None:
+                rows = (await s.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == ref))).scalars().all()
+                row = rows[0] if len(rows) == 1 else None
+            return _key(row) if row else None
+
+    async def count_keys(self) -> int:
+        async with self.db.read_session() as s:
+            return int((await s.execute(select(func.count()).select_from(ApiKeyRow))).scalar_one())
+
+    async def list_keys(self) -> list[ApiKey]:
+        async with self.db.read_session() as s:
+            rows = (await s.execute(select(ApiKeyRow).order_by(ApiKeyRow.created_at))).scalars().all()
+            return [_key(r) for r in rows]
+
+    async def set_disabled(self, key_id: str, disabled: bool) -> bool:
+        async with self.db.session.begin() as s:
+            res = await s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(disabled=disabled))
+            return res.rowcount == 1
+
+    async def grant(self, key_id: str, amount: float) -> float | None:
+        async with self.db.session.begin() as s:
+            res = await s.execute(
+                update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(credits=ApiKeyRow.credits + amount)
+            )
+            if res.rowcount != 1:
+                return None
+            s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=amount, created_at=time.time()))
+            return float(
+                (await s.execute(select(ApiKeyRow.credits).where(ApiKeyRow.id == key_id))).scalar_one()
+            )
+
+    async def ledger_sum(self, key_id: str) -> float:
+        async with self.db.read_session() as s:
+            total = (
+                await s.execute(
+                    select(func.coalesce(func.sum(LedgerRow.amount), 0.0)).where(LedgerRow.key_id == key_id)
+                )
+            ).scalar_one()
+            return float(total)
+
+    async def used_credits(self, key_id: str) -> float:
+        """Credits spent: reservations not refunded (reserve rows are negative, refunds positive)."""
+        async with self.db.read_session() as s:
+            total = (
+                await s.execute(
+                    select(func.coalesce(func.sum(LedgerRow.amount), 0.0)).where(
+                        LedgerRow.key_id == key_id, LedgerRow.kind.in_(("reserve", "refund"))
+                    )
+                )
+            ).scalar_one()
+            return -float(total)
+
+    # ------------------------------------------------------------------ tasks: submit
+    async def insert_task(
+        self, task: Task, priority: int, *, max_unfinished: int | None, queue_cap: int
+    ) -> str:
+        """Reserve credits and insert the pending task in one transaction.
+
+        Returns "ok", "insufficient_credits", "too_many_tasks" or "queue_full"; nothing is written
+        unless it is "ok".
+        """
+        try:
+            await self._insert_task(task, priority, max_unfinished=max_unfinished, queue_cap=queue_cap)
+        except _Refused as refused:
+            return refused.reason
+        return "ok"
+
+    async def _insert_task(
+        self, task: Task, priority: int, *, max_unfinished: int | None, queue_cap: int
+    ) -> None:
+        now = time.time()
+        async with self.db.session.begin() as s:
+            # lock the key row first: on PostgreSQL this serialises one key's submits, so the
+            # unfinished-task count below is exact (SQLite write transactions are serial anyway)
+            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == task.owner).with_for_update())
+            if max_unfinished is not None:
+                unfinished = await self._count_unfinished(s, task.owner)
+                if unfinished >= max_unfinished:
+                    raise _Refused("too_many_tasks")
+            if await self._count_unfinished(s, None) >= queue_cap:
+                raise _Refused("queue_full")
+            if task.credits_reserved > 0:
+                res = await s.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == task.owner, ApiKeyRow.credits >= task.credits_reserved)
+                    .values(credits=ApiKeyRow.credits - task.credits_reserved)
+                )
+                if res.rowcount != 1:
+                    raise _Refused("insufficient_credits")
+                s.add(
+                    LedgerRow(
+                        key_id=task.owner,
+                        task_id=task.id,
+                        kind="reserve",
+                        amount=-task.credits_reserved,
+                        created_at=now,
+                    )
+                )
+            s.add(
+                TaskRow(
+                    id=task.id,
+                    owner=task.owner,
+                    dialect=task.dialect,
+                    operation=task.operation.value,
+                    model=task.model,
+                    status=task.status.value,
+                    progress=task.progress,
+                    prompt=task.prompt,
+                    spec=task.spec,
+                    request=task.request,
+                    speed=task.speed.value,
+                    priority=priority,
+                    seed=task.seed,
+                    parent_id=task.parent_id,
+                    parent_index=task.parent_index,
+                    created_at=task.created_at,
+                    updated_at=now,
+                    results=[],
+                    grid=None,
+                    credits_reserved=task.credits_reserved,
+                    credits_charged=0.0,
+                    user_group=task.user_group,
+                    callback_url=task.callback_url,
+                    cancel_requested=False,
+                    attempts=0,
+                    deadline=task.deadline,
+                )
+            )
+
+    @staticmethod
+    async def _count_unfinished(s: AsyncSession, owner: str | None) -> int:
+        q = select(func.count()).select_from(TaskRow).where(TaskRow.status.in_(UNFINISHED))
+        if owner is not None:
+            q = q.where(TaskRow.owner == owner)
+        return int((await s.execute(q)).scalar_one())
+
+    async def count_unfinished(self, owner: str | None = None) -> int:
+        async with self.db.read_session() as s:
+            return await self._count_unfinished(s, owner)
+
+    # ------------------------------------------------------------------ tasks: read
+    async def get_task(self, task_id: str) -> Task | None:
+        async with self.db.read_session() as s:
+            row = await s.get(TaskRow, task_id)
+            return row_to_task(row) if row else None
+
+    async def get_tasks(self, ids: Sequence[str], owner: str | None = None) -> list[Task]:
+        if not ids:
+            return []
+        out: dict[str, Task] = {}
+        async with self.db.read_session() as s:
+            for chunk_start in range(0, len(ids), 500):  # stay under bind-parameter limits
+                chunk = list(ids[chunk_start : chunk_start + 500])
+                q = select(TaskRow).where(TaskRow.id.in_(chunk))
+                if owner is not None:
+                    q = q.where(TaskRow.owner == owner)
+                for row in (await s.execute(q)).scalars():
+                    out[row.id] = row_to_task(row)
+        return [out[i] for i in ids if i in out]
+
+    async def list_tasks(
+        self,
+        owner: str,
+        *,
+        status: str | None = None,
+        operation: str | None = None,
+        video: bool | None = None,
+        model: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Task], int]:
+        conds = [TaskRow.owner == owner]
+        if status:
+            conds.append(TaskRow.status == status)
+        if operation:
+            conds.append(TaskRow.operation == operation)
+        if video is not None:
+            conds.append(
+                (TaskRow.operation == Operation.VIDEO.value) if video else (TaskRow.operation != "video")
+            )
+        if model:
+            conds.append(TaskRow.model == model)
+        async with self.db.read_session() as s:
+            total = int(
+                (await s.execute(select(func.count()).select_from(TaskRow).where(*conds))).scalar_one()
+            )
+            rows = (
+                await s.execute(
+                    select(TaskRow)
+                    .where(*conds)
+                    .order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).scalars()
+            return [row_to_task(r) for r in rows], total
+
+    async def queue_position(self, task: Task) -> int:
+        """Pending tasks that will be claimed before this one."""
+        async with self.db.read_session() as s:
+            row = await s.get(TaskRow, task.id)
+            if row is None or row.status != Status.PENDING.value:
+                return 0
+            q = (
+                select(func.count())
+                .select_from(TaskRow)
+                .where(
+                    TaskRow.status == Status.PENDING.value,
+                    or_(
+                        TaskRow.priority > row.priority,
+                        and_(TaskRow.priority == row.priority, TaskRow.created_at < row.created_at),
+                    ),
+                )
+            )
+            return int((await s.execute(q)).scalar_one())
+
+    async def average_duration(self, operation: str, limit: int = 20) -> float | None:
+        """Mean run time of the latest completed tasks of an operation (for estimated_time)."""
+        async with self.db.read_session() as s:
+            rows = (
+                (
+                    await s.execute(
+                        select(TaskRow.finished_at - TaskRow.started_at)
+                        .where(
+                            TaskRow.operation == operation,
+                            TaskRow.status == Status.COMPLETED.value,
+                            TaskRow.started_at.is_not(None),
+                        )
+                        .order_by(TaskRow.finished_at.desc())
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            vals = [float(v) for v in rows if v is not None]
+            return sum(vals) / len(vals) if vals else None
+
+    # ------------------------------------------------------------------ tasks: queue
+    async def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
+        now = time.time()
+        async with self.db.session.begin() as s:
+            q = (
+                select(TaskRow)
+                .where(TaskRow.status == Status.PENDING.value)
+                .order_by(TaskRow.priority.desc(), TaskRow.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            row = (await s.execute(q)).scalar_one_or_none()
+            if row is None:
+                return None
+            row.status = Status.PROCESSING.value
+            row.lease_owner = worker_id
+            row.lease_expires = now + lease_seconds
+            row.attempts += 1
+            row.started_at = row.started_at or now
+            row.updated_at = now
+            await s.flush()
+            return row_to_task(row)
+
+    async def heartbeat(
+        self, task_id: str, worker_id: str, lease_seconds: float, progress: int | None
+    ) -> bool | None:
+        """Extend the lease and store progress. Returns cancel_requested, or None if the lease was lost."""
+        now = time.time()
+        values: dict[str, Any] = {"lease_expires": now + lease_seconds, "updated_at": now}
+        if progress is not None:
+            values["progress"] = progress
+        async with self.db.session.begin() as s:
+            res = await s.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.lease_owner == worker_id,
+                    TaskRow.status == Status.PROCESSING.value,
+                )
+                .values(**values)
+            )
+            if res.rowcount != 1:
+                return None
+            flag = (
+                await s.execute(select(TaskRow.cancel_requested).where(TaskRow.id == task_id))
+            ).scalar_one()
+            return bool(flag)
+
+    async def complete(
+        self,
+        task_id: str,
+        worker_id: str,
+        results: Iterable[ImageResult],
+        grid: ImageResult | None,
+        media_expires_at: float,
+        outbox: OutboxSpec | None,
+    ) -> bool:
+        now = time.time()
+        async with self.db.session.begin() as s:
+            row = await s.get(TaskRow, task_id, with_for_update=True)
+            if row is None or row.status != Status.PROCESSING.value or row.lease_owner != worker_id:
+                return False
+            row.status = Status.COMPLETED.value
+            row.progress = 100
+            row.results = [_image_dict(r) for r in results]
+            row.grid = _image_dict(grid) if grid else None
+            row.finished_at = now
+            row.updated_at = now
+            row.lease_owner = None
+            row.lease_expires = None
+            row.credits_charged = row.credits_reserved  # capture: the reservation becomes the charge
+            row.media_expires_at = media_expires_at
+            self._add_outbox(s, row, outbox, now)
+            return True
+
+    async def finish_unsuccessfully(
+        self,
+        task_id: str,
+        status: Status,
+        code: str,
+        message: str,
+        *,
+        refund: bool,
+        outbox: OutboxSpec | None,
+        worker_id: str | None = None,
+        allowed_from: tuple[str, ...] = UNFINISHED,
+    ) -> Task | None:
+        """Fail or cancel a task that is not terminal yet; refund its reservation if asked."""
+        now = time.time()
+        async with self.db.session.begin() as s:
+            row = await s.get(TaskRow, task_id, with_for_update=True)
+            if row is None or row.status not in allowed_from:
+                return None
+            if worker_id is not None and row.lease_owner != worker_id:
+                return None
+            row.status = status.value
+            row.error_code = code
+            row.error_message = message
+            row.finished_at = now
+            row.updated_at = now
+            row.lease_owner = None
+            row.lease_expires = None
+            if refund and row.credits_reserved > 0:
+                await s.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == row.owner)
+                    .values(credits=ApiKeyRow.credits + row.credits_reserved)
+                )
+                s.add(
+                    LedgerRow(
+                        key_id=row.owner,
+                        task_id=row.id,
+                        kind="refund",
+                        amount=row.credits_reserved,
+                        created_at=now,
+                    )
+                )
+                row.credits_charged = 0.0
+            else:
+                row.credits_charged = row.credits_reserved
+            self._add_outbox(s, row, outbox, now)
+            await s.flush()
+            return row_to_task(row)
+
+    async def request_cancel(self, task_id: str) -> None:
+        async with self.db.session.begin() as s:
+            await s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == Status.PROCESSING.value)
+                .values(cancel_requested=True, updated_at=time.time())
+            )
+
+    async def expired_leases(self, now: float) -> list[Task]:
+        async with self.db.read_session() as s:
+            rows = (
+                await s.execute(
+                    select(TaskRow).where(
+                        TaskRow.status == Status.PROCESSING.value, TaskRow.lease_expires < now
+                    )
+                )
+            ).scalars()
+            return [row_to_task(r) for r in rows]
+
+    async def requeue(self, task_id: str) -> bool:
+        """Return a processing task whose worker died to the queue (progress restarts)."""
+        now = time.time()
+        async with self.db.session.begin() as s:
+            res = await s.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.status == Status.PROCESSING.value,
+                    TaskRow.lease_expires < now,
+                )
+                .values(
+                    status=Status.PENDING.value,
+                    lease_owner=None,
+                    lease_expires=None,
+                    progress=0,
+                    updated_at=now,
+                )
+            )
+            return res.rowcount == 1
+
+    async def release(self, task_id: str, worker_id: str) -> bool:
+        """A worker shutting down hands its task back to the queue (not counted as an attempt)."""
+        async with self.db.session.begin() as s:
+            res = await s.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.lease_owner == worker_id,
+                    TaskRow.status == Status.PROCESSING.value,
+                )
+                .values(
+                    status=Status.PENDING.value,
+                    lease_owner=None,
+                    lease_expires=None,
+                    progress=0,
+                    attempts=TaskRow.attempts - 1,
+                    updated_at=time.time(),
+                )
+            )
+            return res.rowcount == 1
+
+    async def status_counts(self) -> dict[str, int]:
+        async with self.db.read_session() as s:
+            rows = (await s.execute(select(TaskRow.status, func.count()).group_by(TaskRow.status))).all()
+            return {str(st): int(n) for st, n in rows}
+
+    async def overdue(self, now: float) -> list[Task]:
+        async with self.db.read_session() as s:
+            rows = (
+                await s.execute(select(TaskRow).where(TaskRow.status.in_(UNFINISHED), TaskRow.deadline < now))
+            ).scalars()
+            return [row_to_task(r) for r in rows]
+
+    async def record_progress_event(self, task_id: str, outbox: OutboxSpec) -> None:
+        async with self.db.session.begin() as s:
+            row = await s.get(TaskRow, task_id)
+            if row is not None:
+                self._add_outbox(s, row, outbox, time.time())
+
+    # ------------------------------------------------------------------ media expiry
+    async def expired_media(self, now: float, limit: int = 200) -> list[str]:
+        async with self.db.read_session() as s:
+            rows = (
+                await s.execute(
+                    select(TaskRow.id)
+                    .where(TaskRow.media_deleted.is_(False), TaskRow.media_expires_at < now)
+                    .limit(limit)
+                )
+            ).scalars()
+            return list(rows)
+
+    async def mark_media_deleted(self, task_ids: Sequence[str]) -> None:
+        if not task_ids:
+            return
+        async with self.db.session.begin() as s:
+            await s.execute(update(TaskRow).where(TaskRow.id.in_(list(task_ids))).values(media_deleted=True))
+
+    # ------------------------------------------------------------------ outbox
+    @staticmethod
+    def _add_outbox(s: AsyncSession, row: TaskRow, spec: OutboxSpec | None, now: float) -> None:
+        if spec is None or not row.callback_url:
+            return
+        s.add(
+            OutboxRow(
+                task_id=row.id,
+                dialect=spec.dialect or row.dialect,
+                url=row.callback_url,
+                event=spec.event,
+                attempts=0,
+                next_attempt_at=now,
+                state="pending",
+                created_at=now,
+            )
+        )
+
+    async def due_outbox(self, now: float, lease_seconds: float, limit: int = 20) -> list[OutboxRow]:
+        """Claim due deliveries (a lease, so two delivery loops never send the same row at once)."""
+        async with self.db.session.begin() as s:
+            rows = list(
+                (
+                    await s.execute(
+                        select(OutboxRow)
+                        .where(
+                            OutboxRow.state == "pending",
+                            OutboxRow.next_attempt_at <= now,
+                            or_(OutboxRow.lease_expires.is_(None), OutboxRow.lease_expires < now),
+                        )
+                        .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            for r in rows:
+                r.lease_expires = now + lease_seconds
+            await s.flush()
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    async def outbox_result(
+        self, outbox_id: int, *, delivered: bool, error: str | None, next_attempt_at: float | None
+    ) -> None:
+        async with self.db.session.begin() as s:
+            row = await s.get(OutboxRow, outbox_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = error
+            row.lease_expires = None
+            if delivered:
+                row.state = "delivered"
+            elif next_attempt_at is None:
+                row.state = "dead"
+            else:
+                row.next_attempt_at = next_attempt_at
+
+    async def outbox_for_task(self, task_id: str) -> list[OutboxRow]:
+        async with self.db.read_session() as s:
+            rows = (
+                (
+                    await s.execute(
+                        select(OutboxRow).where(OutboxRow.task_id == task_id).order_by(OutboxRow.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            return list(rows)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OutboxSpec:
+    """A callback to queue with a status change: which event, rendered in which dialect."""
+
+    event: str
+    dialect: str | None = None

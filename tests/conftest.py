@@ -1,0 +1,57 @@
+"""Shared fixtures: the tiny model (built once per session) and real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # catch any stray hub look-up
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.live import LiveServer, make_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(models_dir: Path) -> Path:
+    from openmj.engines.local.tiny import ensure_tiny
+
+    return ensure_tiny(models_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_dir: Path, models_dir: Path):  # noqa: ANN201 - LocalEngine (imports torch lazily)
+    """One loaded tiny pipeline for the whole session; every in-process server shares it."""
+    from openmj.engines.local.engine import LocalEngine
+    from openmj.engines.local.presets import PRESETS
+
+    engine = LocalEngine(PRESETS["tiny"], models_dir, device="cpu")
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_engine) -> Iterator[LiveServer]:  # noqa: ANN001
+    """A server with an in-process worker on the tiny model, one per test module."""
+    settings = make_settings(tmp_path_factory.mktemp("data"))
+    with LiveServer(settings, tiny_engine) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with no worker: tasks stay pending (for API-only behaviour and limits)."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("data-api"), run_worker=False, allow_private_network=False
+    )
+    with LiveServer(settings, None) as live:
+        yield live
