@@ -9,7 +9,7 @@ ranges are only checked when the model supports the parameter at all (otherwise 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import errors
 from .aspect import parse_ratio
@@ -126,7 +126,6 @@ class Occurrence:
     values: list[str]
     pos: int
     value: object = None
-    extra: dict = field(default_factory=dict)
 
     def shown(self) -> str:
         """How messages name it: ``--s``; ``--style cute`` keeps its value."""

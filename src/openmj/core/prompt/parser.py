@@ -30,7 +30,7 @@ from .params import (
     validate,
 )
 from .permutations import expand
-from .tokens import is_image_url, is_param_token, is_url, tokenise
+from .tokens import EM_DASH, is_image_url, is_param_token, is_url, tokenise
 from .versions import (
     LATEST_NIJI,
     MULTI_PROMPT,
@@ -257,7 +257,7 @@ def parse_with(text: str, version: str, options: Options) -> tuple[ParsedPrompt,
     permuted = texts is not None
     if texts is None:
         texts = [text]
-    too_long = len(text.strip()) > options.max_length
+    too_long = len(text) > options.max_length and len(text.strip()) > options.max_length
     results: list[ParsedPrompt] = []
     dropped: list[Occurrence] = []
     failures: list[tuple[int, int, PromptError]] = []
@@ -302,12 +302,13 @@ def _parse_variant(
     dropped: list[Occurrence],
 ) -> ParsedPrompt:
     """Steps 2-9 of §1.2 for one (already expanded) prompt."""
-    raw_tokens = text.split()
     tokens = tokenise(text)
+    raw_tokens = text.split() if EM_DASH in text else tokens  # strays are quoted as typed
     n_user = len(tokens)
     if options.extra:
-        tokens = tokens + list(options.extra)
-        raw_tokens = raw_tokens + list(options.extra)
+        extra = list(options.extra)
+        raw_tokens = tokens + extra if raw_tokens is tokens else raw_tokens + extra
+        tokens = tokens + extra
     n = len(tokens)
 
     # Step 4: leading image prompts.
@@ -321,7 +322,10 @@ def _parse_variant(
         i += 1
     # Step 5: text up to the first parameter token.
     text_start = i
-    while i < n and not is_param_token(tokens[i]):
+    while i < n:
+        tok = tokens[i]
+        if tok[0] == "-" and is_param_token(tok):
+            break
         i += 1
     prompt_text = " ".join(tokens[text_start:i])
 
@@ -399,11 +403,8 @@ def _parse_variant(
 
     # Stage 4: values, left to right.
     warnings: list[str] = []
-    vctx = {
-        "warnings": warnings,
-        "hd": any(o.key == "hd" for o in occs),
-        "test": any(o.key in ("test", "testp") for o in occs),
-    }
+    keys = {o.key for o in occs}
+    vctx = {"warnings": warnings, "hd": "hd" in keys, "test": "test" in keys or "testp" in keys}
     for occ in occs:
         if occ.key in ("version", "niji"):
             if model_error is not None and model_error[0] == occ.pos:
@@ -448,7 +449,7 @@ def _parse_variant(
             _warn(warnings, "orphan_parameter_dropped")
 
     # Stage 5: version compatibility, left to right.
-    ordered = sorted(first.values(), key=lambda o: o.pos)
+    ordered = list(first.values())  # insertion order is already left to right
     for occ in ordered:
         key = occ.key
         if key in ("video", *VIDEO_ONLY, "version", "niji", "visibility"):

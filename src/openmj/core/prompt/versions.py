@@ -8,6 +8,7 @@ deltas", and older models (1-5, Niji 4/5) with their documented legacy features.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .errors import E_CONTEXT, PromptError
 
@@ -128,6 +129,7 @@ def normalise_number(value: str) -> str | None:
     return f"{major}.{minor}" if minor else major
 
 
+@lru_cache(maxsize=64)
 def normalise_context(version: str) -> str:
     """The ``version`` argument of ``parse``: "7", "6.1", "niji 6" … (also "v7", "niji6", "6.0")."""
     raw = str(version).strip().lower()
