@@ -24,6 +24,7 @@ from openmj.dialects import evolink
 from openmj.dialects.common import Context
 from openmj.dialects.errors import register, render_error
 from openmj.engines.base import Engine
+from openmj.inputs import InputResolver
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
 from openmj.net import NetPolicy
@@ -226,6 +227,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
                 rt.media,
                 s,
                 wakeup,
+                prepare=InputResolver(rt.media),
                 on_finish=lambda t: rt.service.forget_estimate(t.operation) if rt.service else None,
             )
             rt.workers.append(worker)

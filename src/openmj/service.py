@@ -16,7 +16,7 @@ from typing import Any
 
 from openmj.accounts import Authenticator
 from openmj.core.mapping import random_seed
-from openmj.core.operations import validate_request
+from openmj.core.operations import PROMPT_SEEDED, validate_request
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, Operation, Status, Task, TaskError, TaskRequest, new_task_id
 from openmj.store.repo import ApiKey, OutboxSpec, Repository
@@ -78,7 +78,7 @@ class TaskService:
             )
         parent = await self._parent(key, req)
         spec = validate_request(req, parent)
-        seed = self._seed(spec)
+        seed = self._seed(req.operation, spec)
         now = time.time()
         price = self.prices.price(req.operation, req.speed, req.model, key.group)
         task = Task(
@@ -131,9 +131,9 @@ class TaskService:
         self.wakeup.notify()
         return task
 
-    def _seed(self, spec: dict[str, Any]) -> int:
+    def _seed(self, operation: Operation, spec: dict[str, Any]) -> int:
         seed = spec.get("prompt", {}).get("params", {}).get("seed")
-        if seed is not None:
+        if seed is not None and operation in PROMPT_SEEDED:
             return int(seed)
         if self.fixed_seed is not None:
             return self.fixed_seed

@@ -134,8 +134,103 @@ def build_imagine(body: CreateBody) -> TaskRequest:
     return req
 
 
+class SourceParams(BaseModel):
+    """model_params of the models that act on a finished task (seed 001, 004; spec §1.3)."""
+
+    model_config = ConfigDict(extra="ignore")
+    task_id: str = Field(min_length=1, max_length=128)
+    image_number: int = Field(default=0, ge=0, le=3, strict=True)
+    speed: Literal["fast", "turbo"] | None = None
+
+
+class UpscaleParams(SourceParams):
+    type: Literal["standard", "creative"] = "standard"
+
+
+class VariationParams(SourceParams):
+    type: Literal["subtle", "strong"] = "subtle"
+
+
+class RemixParams(SourceParams):
+    mode: Literal["strong", "subtle"] = "strong"
+
+
+class OutpaintParams(SourceParams):
+    scale: float = Field(default=1.5, ge=1.1, le=2.0)
+
+
+class PanParams(SourceParams):
+    direction: Literal["down", "right", "up", "left"] = "down"
+    scale: float = Field(default=1.5, ge=1.1, le=3.0)
+
+
+def _action(
+    body: CreateBody, operation: Operation, params_cls: type[SourceParams], *, prompt: str
+) -> tuple[TaskRequest, Any]:
+    """prompt: "none" (ignored), "optional" (a remix prompt) or "required"."""
+    params = parse_model(params_cls, body.model_params.model_dump(exclude_none=True))
+    raw_speed = body.model_params.model_dump().get("speed")
+    if raw_speed not in (None, "fast", "turbo"):
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS,
+            "model_params.speed must be fast or turbo",
+            400,
+            param="model_params.speed",
+        )
+    req = TaskRequest(
+        operation=operation, model=body.model, dialect=DIALECT, speed=Speed(params.speed or "fast")
+    )
+    req.parent_id = params.task_id
+    req.parent_index = params.image_number
+    if prompt != "none":
+        req.prompt = body.prompt or ""
+        req.parsed = _parsed_prompt(req.prompt, required=prompt == "required")
+    return req, params
+
+
+def build_upscale(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.UPSCALE, UpscaleParams, prompt="none")
+    req.params = {"mode": "creative" if p.type == "creative" else "subtle", "factor": 2}
+    return req
+
+
+def build_variation(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.VARIATION, VariationParams, prompt="optional")
+    req.params = {"strength": p.type}
+    return req
+
+
+def build_remix(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.REMIX, RemixParams, prompt="required")
+    req.params = {"strength": p.mode}
+    return req
+
+
+def build_outpaint(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.ZOOM, OutpaintParams, prompt="optional")
+    req.params = {"scale": p.scale}
+    return req
+
+
+def build_pan(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.PAN, PanParams, prompt="optional")
+    req.params = {"direction": p.direction, "scale": p.scale}
+    return req
+
+
+def build_enhance(body: CreateBody) -> TaskRequest:
+    req, _ = _action(body, Operation.ENHANCE, SourceParams, prompt="none")
+    return req
+
+
 MODELS: dict[str, Builder] = {
     "mj-v7": build_imagine,
+    "mj-v7-upscale": build_upscale,
+    "mj-v7-variation": build_variation,
+    "mj-v7-remix": build_remix,
+    "mj-v7-outpaint": build_outpaint,
+    "mj-v7-pan": build_pan,
+    "mj-v7-enhance": build_enhance,
 }
 
 
