@@ -20,7 +20,7 @@ from openmj.accounts import Authenticator, RateLimiter
 from openmj.config import Settings
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, TaskError
-from openmj.dialects import evolink
+from openmj.dialects import apixo, evolink, kie, mjproxy
 from openmj.dialects.common import Context
 from openmj.dialects.errors import register, render_error
 from openmj.engines.base import Engine
@@ -36,6 +36,9 @@ from openmj.store.repo import Repository
 log = logging.getLogger("openmj.app")
 
 register(r"^/v1/", evolink.error_response)
+register(r"^/api/v1/mj/", kie.error_response)
+register(r"^/api/v1/", apixo.error_response)
+register(r"^/(mj-(fast|turbo|relax)/)?mj/", mjproxy.error_response)
 
 
 @dataclass
@@ -110,7 +113,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="openmj", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.include_router(evolink.router)
+    for dialect in (evolink, kie, apixo, mjproxy):
+        app.include_router(dialect.router)
 
     @app.exception_handler(TaskError)
     async def _task_error(request: Request, exc: TaskError) -> Response:

@@ -1,6 +1,26 @@
 """What each operation needs and accepts; turns a request into the task's stored `spec`.
 
 The spec is fixed at submit time, so a task re-run after a crash does exactly the same work.
+
+The contract for dialects (`TaskRequest` fields per operation; `parent_index` is 0-based):
+
+| operation | parent | parsed prompt | params |
+|---|---|---|---|
+| IMAGINE | – | required | `image_urls`: extra image prompts (http(s) or `data:` URIs) put before the prompt's own |
+| UPSCALE | task + index | – | `mode` subtle\|creative, `factor` 1 (separate from grid, no compute) \| 2 \| 4 |
+| VARIATION | task + index | optional (remix) | `strength` subtle\|strong |
+| REMIX | task + index | required | `strength` subtle\|strong |
+| ZOOM | task + index | optional | `scale` 1.0–2.0 |
+| PAN | task + index | optional | `direction` up\|down\|left\|right, `scale` 1.1–3.0 |
+| MAKE_SQUARE | task + index | optional | – |
+| ENHANCE | task + index (a draft task) | – | – |
+| REROLL | task | optional | – |
+| INPAINT | task + index | optional | `mask`: `{"areas": [{"width","height","points":[x,y,…]}]}` \| `{"url": …}` (white = repaint) |
+| EDIT | task + index | required | `canvas` {width,height}, `img_pos` {width,height,x,y}, optional `mask` |
+| UPLOAD_PAINT | – | required | `image_url`, `canvas`, `img_pos`, `mask` |
+| RETEXTURE | – | required | `image_url` |
+| REMOVE_BG | – | – | `image_url` |
+| BLEND | – | optional | `image_urls` (2–5), `dimensions` "1:1" \| "2:3" \| "3:2" |
 """
 
 from __future__ import annotations
