@@ -1,14 +1,16 @@
 """The baseline: a bare FastAPI app doing one SQLite insert (POST) or one primary-key read (GET).
 
-Same stack as openmj (FastAPI, uvicorn, SQLAlchemy async, aiosqlite, WAL), no auth, no rules.
-Run: python bench/bare_app.py DB_PATH PORT
+Same stack as openmj (FastAPI, uvicorn, SQLAlchemy async, aiosqlite, WAL, synchronous=NORMAL),
+no auth, no validation, no rules. Run: python bench/bare_app.py DB_PATH PORT
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -35,12 +37,18 @@ def build(db_path: str) -> FastAPI:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
 
-    app = FastAPI()
-
-    @app.on_event("startup")
-    async def _init() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with engine.begin() as c:
             await c.run_sync(Base.metadata.create_all)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.post("/rows")
     async def create(request: Request) -> dict[str, str]:
