@@ -686,6 +686,17 @@ class Repository:
             )
             return list(rows)
 
+    # ---- callbacks (owned by callbacks.py)
+    async def outbox_skip(self, outbox_id: int, reason: str) -> None:
+        """Settle a pending delivery that will not be sent (a stale progress event): state
+        "skipped", not counted as an attempt, so it is neither delivered nor dead."""
+        async with self.db.session.begin() as s:
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == outbox_id, OutboxRow.state == "pending")
+                .values(state="skipped", last_error=reason, lease_expires=None)
+            )
+
 
 class _Refused(Exception):
     def __init__(self, reason: str) -> None:
