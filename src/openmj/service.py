@@ -204,3 +204,143 @@ class TaskService:
                     return task
             return task
         return cancelled
+
+    # ---- modal (midjourney-proxy)
+    # Custom Zoom, Vary (Region) and remix actions need a second request with more input (a
+    # prompt with --zoom, a mask). The action is stored first as a MODAL task: nothing is charged
+    # and no worker claims it (workers claim only PENDING). Submitting the modal runs the same
+    # checks as `submit` and turns that same task (same id, as midjourney-proxy does) into a
+    # pending one.
+
+    async def open_modal(self, key: ApiKey, req: TaskRequest) -> Task:
+        """Store `req` (an action on a finished task) as a MODAL task waiting for its input."""
+        from openmj.core.operations import VALIDATORS, require_completed  # kept inside this block
+
+        if req.operation not in VALIDATORS:
+            raise TaskError(
+                ErrorCode.NOT_SUPPORTED, f"Operation '{req.operation.value}' is not supported yet", 400
+            )
+        if key.models is not None and req.model not in key.models:
+            raise TaskError(
+                ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
+            )
+        parent = await self._parent(key, req)
+        # refuse now what the modal submit would refuse anyway: the client learns it at once
+        require_completed(parent, req.parent_index if req.parent_index is not None else 0)
+        now = time.time()
+        task = Task(
+            id=new_task_id(now),
+            owner=key.id,
+            dialect=req.dialect,
+            operation=req.operation,
+            model=req.model,
+            status=Status.MODAL,
+            progress=0,
+            prompt=req.prompt,
+            spec={"modal": {"params": dict(req.params)}},
+            request=req.raw_request,
+            speed=req.speed,
+            seed=0,
+            created_at=now,
+            parent_id=req.parent_id,
+            parent_index=req.parent_index,
+            credits_reserved=0.0,
+            user_group=key.group,
+            callback_url=req.callback_url,
+        )
+        # no per-key limit: a MODAL task takes no queue slot (it is not "unfinished" work)
+        await self.repo.insert_task(task, 0, max_unfinished=None, queue_cap=2**62)
+        log.info("task %s waits for modal input: %s by %s", task.id, task.operation, key.id)
+        return task
+
+    async def submit_modal(
+        self,
+        key: ApiKey,
+        task_id: str,
+        *,
+        prompt: str,
+        parsed: dict[str, Any] | None,
+        params: dict[str, Any],
+        request: dict[str, Any] | None = None,
+    ) -> Task:
+        """Complete a MODAL task: `params` (e.g. `scale`, `mask`) join the stored ones, `parsed`
+        is the remix prompt (None keeps the source's). Validated, priced and reserved exactly as
+        `submit`; the task becomes PENDING under the same id."""
+        task = await self.get(key, task_id)
+        if task.status is not Status.MODAL:
+            raise TaskError(
+                ErrorCode.INVALID_REQUEST,
+                f"Task {task_id} is {task.status.value}, not waiting for modal input",
+                400,
+                param="taskId",
+            )
+        req = TaskRequest(
+            operation=task.operation,
+            model=task.model,
+            dialect=task.dialect,
+            prompt=prompt or task.prompt,
+            parsed=parsed,
+            speed=task.speed,
+            params={**task.spec.get("modal", {}).get("params", {}), **params},
+            parent_id=task.parent_id,
+            parent_index=task.parent_index,
+            callback_url=task.callback_url,
+            raw_request={**task.request, **(request or {})},
+        )
+        parent = await self._parent(key, req)
+        spec = validate_request(req, parent, self.caps)
+        self._check_urls(spec)
+        self._resolve_random_styles(spec)
+        seed = self._seed(req.operation, spec)
+        price = self.prices.price(req.operation, req.speed, req.model, key.group)
+        outcome = await self.repo.activate_modal(
+            task.id,
+            key.id,
+            prompt=req.prompt,
+            spec=spec,
+            request=req.raw_request,
+            seed=seed,
+            price=price,
+            priority=req.speed.priority,
+            deadline=time.time() + self.task_timeout,
+            max_unfinished=key.concurrency or self.default_concurrency,
+            queue_cap=self.queue_cap,
+        )
+        if outcome == "not_modal":  # a concurrent submit of the same modal won
+            raise TaskError(ErrorCode.INVALID_REQUEST, f"Task {task_id} is not waiting for modal input", 400)
+        if outcome == "insufficient_credits":
+            raise TaskError(
+                ErrorCode.INSUFFICIENT_QUOTA,
+                f"Insufficient quota: this task costs {price:g} credits. Please top up your account.",
+                402,
+                extra={"estimated_credits": price},
+            )
+        if outcome == "too_many_tasks":
+            limit = key.concurrency or self.default_concurrency
+            raise TaskError(
+                ErrorCode.TOO_MANY_TASKS,
+                f"Too many unfinished tasks: the limit for this key is {limit}",
+                429,
+                retry_after=5,
+            )
+        if outcome == "queue_full":
+            raise TaskError(
+                ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
+            )
+        log.info("task %s accepted from modal: %s %s by %s", task.id, req.operation, req.speed, key.id)
+        self.wakeup.notify()
+        return await self.get(key, task_id)
+
+    async def close_modal(self, key: ApiKey, task_id: str) -> Task | None:
+        """Cancel a task still waiting for modal input (nothing was reserved, nothing to refund).
+        None when the task is not (or no longer) MODAL."""
+        task = await self.get(key, task_id)
+        return await self.repo.finish_unsuccessfully(
+            task.id,
+            Status.CANCELLED,
+            ErrorCode.CANCELLED.value,
+            "The task was cancelled by the user",
+            refund=False,
+            outbox=OutboxSpec("cancelled"),
+            allowed_from=(Status.MODAL.value,),
+        )

@@ -57,6 +57,9 @@ class Status(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # ---- modal (midjourney-proxy): an action waiting for the client's modal input (Custom Zoom,
+    # Vary Region, remix). Not terminal, never claimed (workers claim only PENDING), not charged.
+    MODAL = "modal"
 
     @property
     def terminal(self) -> bool:

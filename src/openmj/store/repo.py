@@ -697,6 +697,91 @@ class Repository:
                 .values(state="skipped", last_error=reason, lease_expires=None)
             )
 
+    # ---- modal (midjourney-proxy)
+    async def activate_modal(
+        self,
+        task_id: str,
+        owner: str,
+        *,
+        prompt: str,
+        spec: dict[str, Any],
+        request: dict[str, Any],
+        seed: int,
+        price: float,
+        priority: int,
+        deadline: float,
+        max_unfinished: int | None,
+        queue_cap: int,
+    ) -> str:
+        """Turn a MODAL task into a pending one: the same limits and credit reservation as
+        `insert_task`, in one transaction. Returns "ok", "not_modal", "insufficient_credits",
+        "too_many_tasks" or "queue_full"; nothing is written unless it is "ok"."""
+        try:
+            await self._activate_modal(
+                task_id,
+                owner,
+                prompt=prompt,
+                spec=spec,
+                request=request,
+                seed=seed,
+                price=price,
+                priority=priority,
+                deadline=deadline,
+                max_unfinished=max_unfinished,
+                queue_cap=queue_cap,
+            )
+        except _Refused as refused:
+            return refused.reason
+        return "ok"
+
+    async def _activate_modal(
+        self,
+        task_id: str,
+        owner: str,
+        *,
+        prompt: str,
+        spec: dict[str, Any],
+        request: dict[str, Any],
+        seed: int,
+        price: float,
+        priority: int,
+        deadline: float,
+        max_unfinished: int | None,
+        queue_cap: int,
+    ) -> None:
+        now = time.time()
+        async with self.db.session.begin() as s:
+            # the key row first, as in _insert_task: serialises this key's submits on PostgreSQL
+            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
+            row = await s.get(TaskRow, task_id, with_for_update=True)
+            if row is None or row.owner != owner or row.status != Status.MODAL.value:
+                raise _Refused("not_modal")
+            if max_unfinished is not None and await self._count_unfinished(s, owner) >= max_unfinished:
+                raise _Refused("too_many_tasks")
+            if await self._count_unfinished(s, None) >= queue_cap:
+                raise _Refused("queue_full")
+            if price > 0:
+                res = await s.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == owner, ApiKeyRow.credits >= price)
+                    .values(credits=ApiKeyRow.credits - price)
+                )
+                if res.rowcount != 1:
+                    raise _Refused("insufficient_credits")
+                s.add(LedgerRow(key_id=owner, task_id=task_id, kind="reserve", amount=-price, created_at=now))
+            row.status = Status.PENDING.value
+            row.prompt = prompt
+            row.spec = spec
+            row.request = request
+            row.seed = seed
+            row.priority = priority
+            row.credits_reserved = price
+            row.deadline = deadline
+            row.progress = 0
+            # queued from now: an old modal must not jump ahead of tasks submitted meanwhile
+            row.created_at = now
+            row.updated_at = now
+
 
 class _Refused(Exception):
     def __init__(self, reason: str) -> None:
