@@ -453,14 +453,19 @@ def test_generate_completes_with_four_result_urls(client: httpx.Client, grid: di
     assert 14 * 86400 < exp - time.time() <= 15 * 86400  # kie results live 15 days
 
 
-def test_upscale_gives_one_image_at_twice_the_size(client: httpx.Client, grid: dict[str, Any]) -> None:
-    task_id = ok(client.post(UPSCALE, json={"taskId": grid["taskId"], "imageIndex": 1}))["taskId"]
+def test_upscale_gives_one_image_at_twice_the_size(
+    server: LiveServer, client: httpx.Client, grid: dict[str, Any]
+) -> None:
+    body = {"taskId": grid["taskId"], "imageIndex": 1, "waterMark": "openmj"}
+    task_id = ok(client.post(UPSCALE, json=body))["taskId"]
     done = wait_record(client, task_id)
     assert done["taskType"] == "mj_upscale"
-    assert json.loads(done["paramJson"]) == {"taskId": grid["taskId"], "imageIndex": 1}
+    assert json.loads(done["paramJson"]) == body
     urls = urls_of(done)
     assert len(urls) == 1
     assert image(urls[0]).size == (1344, 896)
+    options = stored(server, task_id).spec["options"]
+    assert options == {"mode": "subtle", "factor": 2, "watermark": "openmj"}  # MJ's U button, marked
 
 
 def test_vary_gives_four_images_at_the_source_size(
