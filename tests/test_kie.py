@@ -360,6 +360,15 @@ def test_insufficient_credits_is_402_and_leaves_nothing(api_server: LiveServer) 
     assert task_count(poor) == 0 and balance(poor) == 0
 
 
+def test_model_not_allowed_is_401_and_too_large_is_400(api_server: LiveServer, api: httpx.Client) -> None:
+    evolink_only = api_server.client(api_server.create_key(credits=100, models=["mj-v7"]))
+    assert "midjourney" in fails(evolink_only.post(GEN, json=SPEC_GENERATE), 401)
+    assert task_count(evolink_only) == 0
+    before = task_count(api)
+    assert "too large" in fails(api.post(GEN, json={"prompt": "a" * 2_000_000}), 400)
+    assert task_count(api) == before
+
+
 def test_rate_limit_is_429(api_server: LiveServer) -> None:
     limited = api_server.client(api_server.create_key(credits=100, rpm=2))
     ok(limited.post(GEN, json={"prompt": "a cat"}))
