@@ -597,13 +597,14 @@ async def _parent(request: Request, key: ApiKey, task_id: str | None) -> Task:
     try:
         return await ctx(request).service.get(key, task_id.strip())
     except TaskError as err:
-        if err.code is ErrorCode.NOT_FOUND:
-            err.message = f"Task not found or expired: {task_id.strip()} (关联任务不存在或已失效)"
-        raise
+        if err.code is not ErrorCode.NOT_FOUND:
+            raise
+        message = f"Task not found or expired: {task_id.strip()} (关联任务不存在或已失效)"
+        raise TaskError(ErrorCode.NOT_FOUND, message, 404, param="taskId") from err
 
 
 def _action_request(
-    request: Request, parent: Task, action: Action, body: _Body, *, custom_id: str, remix: bool = False
+    request: Request, parent: Task, action: Action, body: _Body, custom_id: str
 ) -> TaskRequest:
     """An action on `parent` as a TaskRequest (modal ones are completed by /mj/submit/modal)."""
     index: int | None = None
@@ -633,7 +634,6 @@ def _action_request(
         prompt=shown,  # actions show the source's prompt, as Discord does
         botType=_bot_type(parent),
         version=req.prompt_version,  # the context a modal's remix prompt is parsed in
-        remix=remix or None,
     )
     return req
 
@@ -641,7 +641,7 @@ def _action_request(
 async def _run_action(
     request: Request, key: ApiKey, parent: Task, action: Action, body: _Body, custom_id: str, remix: bool
 ) -> JSONResponse:
-    req = _action_request(request, parent, action, body, custom_id=custom_id, remix=remix)
+    req = _action_request(request, parent, action, body, custom_id)
     if action.modal or remix:
         task = await ctx(request).service.open_modal(key, req)
         properties = {"finalPrompt": _display_prompt(parent), "remix": True}
@@ -714,6 +714,12 @@ async def simple_change(request: Request, key: ApiKey, data: Any) -> JSONRespons
     return await _change(request, key, body, m[1], action, int(m[3]))
 
 
+#: what Remix mode edits on Discord (Vary, Reroll, Pan, Zoom Out, Make Square; not Upscale)
+REMIXABLE = frozenset(
+    {Operation.VARIATION, Operation.REROLL, Operation.PAN, Operation.ZOOM, Operation.MAKE_SQUARE}
+)
+
+
 @submit_route("action")
 async def action(request: Request, key: ApiKey, data: Any) -> JSONResponse:
     body = parse_model(ActionBody, data)
@@ -721,20 +727,13 @@ async def action(request: Request, key: ApiKey, data: Any) -> JSONResponse:
         raise _invalid("customId is required", "customId")
     act = parse_custom_id(body.customId)
     parent = await _parent(request, key, body.taskId)
-    if body.strong is False and act.params.get("strength") == "strong" and "::variation::" in body.customId:
+    if body.strong is False and body.customId.startswith("MJ::JOB::variation::"):
         act.params["strength"] = "subtle"  # V1–V4 under Low Variation Mode
-    remixable = act.operation in (
-        Operation.VARIATION,
-        Operation.REROLL,
-        Operation.PAN,
-        Operation.ZOOM,
-        Operation.MAKE_SQUARE,
-    )
-    remix = bool(body.enableRemix) and remixable
+    remix = bool(body.enableRemix) and act.operation in REMIXABLE
     return await _run_action(request, key, parent, act, body, body.customId.strip(), remix)
 
 
-_ZOOM = re.compile(r"(?:^|\s)--zoom\s+(\S+)", re.IGNORECASE)
+_ZOOM = re.compile(r"(?:^|\s)(?:--|—)zoom\s+(\S+)", re.IGNORECASE)  # Discord takes an em dash too
 
 
 @submit_route("modal")
@@ -770,7 +769,7 @@ async def modal(request: Request, key: ApiKey, data: Any) -> JSONResponse:
 
 def _has_words(text: str) -> bool:
     """Whether a modal prompt carries text (a remix) rather than only parameters."""
-    cut = re.split(r"(?:^|\s)--", text, maxsplit=1)[0]
+    cut = re.split(r"(?:^|\s)(?:--|—)", text, maxsplit=1)[0]
     return bool(cut.strip())
 
 
