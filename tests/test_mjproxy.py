@@ -756,6 +756,27 @@ def test_list_by_condition(mj: httpx.Client, parents: dict[str, str]) -> None:
     assert mj.post("/mj/task/list-by-condition").json() == []
 
 
+# new-api's dto.MidjourneyDto (Go): what its bulk poller decodes each item into (§5.2). A field of
+# another JSON type would make the whole poll fail to decode; null is allowed (zero value).
+NEW_API_TYPES = {
+    "id": str, "action": str, "customId": str, "botType": str, "prompt": str, "promptEn": str,
+    "description": str, "state": str, "submitTime": int, "startTime": int, "finishTime": int,
+    "imageUrl": str, "status": str, "progress": str, "failReason": str, "buttons": list,
+    "maskBase64": str, "properties": dict,
+}  # fmt: skip
+
+
+def test_items_decode_as_new_api_expects(mj: httpx.Client, parents: dict[str, str]) -> None:
+    pending = submit(mj, "/mj/submit/imagine", {"prompt": "polled", "state": "s"})["result"]
+    items = mj.post("/mj/task/list-by-condition", json={"ids": [parents["grid"], pending]}).json()
+    for item in items:
+        for name, kind in NEW_API_TYPES.items():
+            assert item[name] is None or isinstance(item[name], kind), (name, item[name])
+        assert set(item["properties"]) == {"finalPrompt", "finalZhPrompt"}
+        assert all(isinstance(v, str) for v in item["properties"].values())
+    assert [i["status"] for i in items] == ["SUCCESS", "SUBMITTED"]
+
+
 def test_list_and_queue(mj: httpx.Client) -> None:
     newest = submit(mj, "/mj/submit/imagine", {"prompt": "the newest"})["result"]
     tasks = mj.get("/mj/task/list").json()
