@@ -49,6 +49,21 @@ class Server:
             self.stop()
             raise RuntimeError(f"{cmd[2:4]} did not start: {exc}\n{log.read_text()[-3000:]}") from None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux /proc; NaN elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def load(self, url: str, make_request: Any, conc: int, seconds: float, **kw: Any) -> LoadResult:
+        """Run the load generator against this server, recording the server's CPU time per request."""
+        before = self.cpu_seconds()
+        result = asyncio.run(run_load(url, make_request, concurrency=conc, seconds=seconds, **kw))
+        result.server_cpu_s = self.cpu_seconds() - before
+        return result
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -91,25 +106,13 @@ def bench_openmj(tmp: Path, seconds: float, conc: int) -> tuple[LoadResult, Load
     )
     try:
         headers = {"Authorization": f"Bearer {key}"}
-        create = asyncio.run(
-            run_load(
-                url,
-                lambda i: ("POST", "/v1/images/generations", {"json": BODY}),
-                concurrency=conc,
-                seconds=seconds,
-                headers=headers,
-            )
+        create = server.load(
+            url, lambda i: ("POST", "/v1/images/generations", {"json": BODY}), conc, seconds, headers=headers
         )
         listing = httpx.get(f"{url}/v1/tasks?page_size=100", headers=headers, timeout=30).json()
         ids = [t["id"] for t in listing["data"]]
-        read = asyncio.run(
-            run_load(
-                url,
-                lambda i: ("GET", f"/v1/tasks/{ids[i % len(ids)]}", {}),
-                concurrency=conc,
-                seconds=seconds,
-                headers=headers,
-            )
+        read = server.load(
+            url, lambda i: ("GET", f"/v1/tasks/{ids[i % len(ids)]}", {}), conc, seconds, headers=headers
         )
         return create, read
     finally:
@@ -127,13 +130,9 @@ def bench_bare(tmp: Path, seconds: float, conc: int) -> tuple[LoadResult, LoadRe
     )
     try:
         body = json.dumps(BODY)
-        create = asyncio.run(
-            run_load(url, lambda i: ("POST", "/rows", {"content": body}), concurrency=conc, seconds=seconds)
-        )
+        create = server.load(url, lambda i: ("POST", "/rows", {"content": body}), conc, seconds)
         rid = httpx.post(url + "/rows", content=body, timeout=30).json()["id"]
-        read = asyncio.run(
-            run_load(url, lambda i: ("GET", f"/rows/{rid}", {}), concurrency=conc, seconds=seconds)
-        )
+        read = server.load(url, lambda i: ("GET", f"/rows/{rid}", {}), conc, seconds)
         return create, read
     finally:
         server.stop()
@@ -151,15 +150,16 @@ def run(seconds: float = 10, concurrency: int = 16) -> dict[str, Any]:
         f"{concurrency} concurrent clients, {seconds:g} s per row, loopback, {os.cpu_count()} cores "
         f"(load average {load_before:.1f} before, {load_after:.1f} after)",
         "",
-        "| endpoint | req/s | p50 ms | p99 ms | mean ms | errors |",
-        "|---|---|---|---|---|---|",
+        "| endpoint | req/s | p50 ms | p99 ms | mean ms | server CPU ms/req | errors |",
+        "|---|---|---|---|---|---|---|",
         o_create.row("openmj POST /v1/images/generations (worker off)"),
         b_create.row("bare FastAPI POST, one SQLite insert"),
         o_read.row("openmj GET /v1/tasks/{id}"),
         b_read.row("bare FastAPI GET, one SQLite read"),
         "",
         f"openmj ÷ bare throughput: create {o_create.rps / b_create.rps:.2f}, "
-        f"read {o_read.rps / b_read.rps:.2f}",
+        f"read {o_read.rps / b_read.rps:.2f}; server CPU per request: "
+        f"create {o_create.cpu_ms / b_create.cpu_ms:.1f}×, read {o_read.cpu_ms / b_read.cpu_ms:.1f}×",
     ]
     return {
         "create": {"openmj": o_create.summary(), "bare": b_create.summary()},

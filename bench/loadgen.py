@@ -26,6 +26,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     statuses: Counter[str] = field(default_factory=Counter)
+    server_cpu_s: float = float("nan")  # filled in by the caller when it can see the server process
 
     @property
     def rps(self) -> float:
@@ -36,13 +37,18 @@ class LoadResult:
         return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
 
     @property
+    def cpu_ms(self) -> float:
+        """Server CPU time per request (all its threads), in ms."""
+        return self.server_cpu_s / self.requests * 1000 if self.requests else float("nan")
+
+    @property
     def mean(self) -> float:
         return statistics.mean(self.latencies_ms) if self.latencies_ms else float("nan")
 
     def row(self, name: str) -> str:
         return (
             f"| {name} | {self.rps:,.0f} | {self.pct(50):.1f} | {self.pct(99):.1f} | "
-            f"{self.mean:.1f} | {self.errors} |"
+            f"{self.mean:.1f} | {self.cpu_ms:.1f} | {self.errors} |"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -53,6 +59,7 @@ class LoadResult:
             "p50_ms": round(self.pct(50), 2),
             "p99_ms": round(self.pct(99), 2),
             "mean_ms": round(self.mean, 2),
+            "server_cpu_ms_per_request": round(self.cpu_ms, 3),
             "statuses": dict(self.statuses),
         }
 
