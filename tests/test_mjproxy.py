@@ -909,6 +909,9 @@ def picture(url: str) -> Image.Image:
     return Image.open(io.BytesIO(r.content))
 
 
+HOOK = "https://127.0.0.1:9/mj-hook"  # the test server allows private addresses
+
+
 @pytest.fixture(scope="module")
 def live_mj(server: LiveServer) -> httpx.Client:
     return mj_client(server, server.create_key(credits=100_000), header="Authorization")
@@ -919,7 +922,9 @@ def flow(live_mj: httpx.Client) -> dict[str, dict[str, Any]]:
     """The issue's Must show: imagine → SUCCESS with U/V buttons → U2 → V3 → Custom Zoom."""
     out: dict[str, dict[str, Any]] = {}
     grid_id = submit(
-        live_mj, "/mj/submit/imagine", {"prompt": "a harbour at dawn --ar 3:2 --seed 7", "state": "e2e"}
+        live_mj,
+        "/mj/submit/imagine",
+        {"prompt": "a harbour at dawn --ar 3:2 --seed 7", "state": "e2e", "notifyHook": HOOK},
     )
     out["imagine"] = wait(live_mj, grid_id["result"])
     u2 = submit(
@@ -987,3 +992,18 @@ def test_e2e_readable_through_evolink(
     secret = live_mj.headers["Authorization"]
     t = server.client(secret).get(f"/v1/tasks/{flow['imagine']['id']}").json()
     assert t["status"] == "completed" and len(t["results"]) == 4
+
+
+def test_e2e_notify_hook_gets_every_change(server: LiveServer, flow: dict[str, Any]) -> None:
+    """notifyHook: a callback is queued for each progress step and the end (§4.6); each body is
+    the Task JSON of that moment (what the deliverer posts)."""
+    task_id = flow["imagine"]["id"]
+    rows = server.call(server.runtime.repo.outbox_for_task(task_id))
+    events = [r.event for r in rows]
+    assert {r.url for r in rows} == {HOOK} and {r.dialect for r in rows} == {"mjproxy"}
+    assert events[-1] == "completed" and any(e.startswith("progress:") for e in events)
+    task = stored(server, task_id)
+    bodies = [mjproxy.callback_payload(server.app.state.ctx, task, e) for e in events]
+    assert [b["status"] for b in bodies[:-1]] == ["IN_PROGRESS"] * (len(bodies) - 1)
+    assert bodies[0]["progress"] == events[0].split(":")[1] + "%" and bodies[0]["state"] == "e2e"
+    assert bodies[-1]["status"] == "SUCCESS" and len(bodies[-1]["buttons"]) == 9
