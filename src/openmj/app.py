@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openmj import __version__
 from openmj.accounts import Authenticator, RateLimiter
 from openmj.config import Settings
+from openmj.core.operations import ModelCaps
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, TaskError
 from openmj.dialects import apixo, evolink, kie, mjproxy
@@ -198,6 +199,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
+def model_caps(model: str) -> ModelCaps:
+    from openmj.engines.local.presets import resolve_preset
+
+    preset = resolve_preset(model)
+    return ModelCaps(
+        name=preset.name, ip_adapter=preset.ip_adapter is not None, segmenter=preset.segmenter is not None
+    )
+
+
 async def _start(rt: Runtime, app: FastAPI | None) -> None:
     s = rt.settings
     rt.loop = asyncio.get_running_loop()
@@ -207,6 +217,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.repo = Repository(rt.db)
     rt.media = MediaStore(s.data_dir / "media")
     wakeup = Wakeup()
+    net = NetPolicy(allow_private=s.allow_private_network)
     auth = Authenticator(rt.repo, RateLimiter(), s.default_rpm)
     rt.service = TaskService(
         rt.repo,
@@ -217,12 +228,12 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         queue_cap=s.queue_cap,
         wakeup=wakeup,
         seed=s.seed,
+        caps=model_caps(s.model),
+        net=net,
     )
     if app is not None:
         signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
-        app.state.ctx = Context(
-            service=rt.service, signer=signer, net=NetPolicy(allow_private=s.allow_private_network)
-        )
+        app.state.ctx = Context(service=rt.service, signer=signer, net=net)
     if s.run_worker and rt.engine is not None:
         for _ in range(max(1, s.workers)):
             worker = Worker(
@@ -231,7 +242,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
                 rt.media,
                 s,
                 wakeup,
-                prepare=InputResolver(rt.media),
+                prepare=InputResolver(rt.media, net),
                 on_finish=lambda t: rt.service.forget_estimate(t.operation) if rt.service else None,
             )
             rt.workers.append(worker)

@@ -1,17 +1,53 @@
-"""Resolve a task's input images before the engine runs: the source image of an action, etc."""
+"""Resolve a task's input images before the engine runs: the source of an action, fetched URLs.
+
+Every URL goes through openmj.net (SSRF-safe, size/pixel/format/time limits). A bad image fails
+the task with a clear code (the dialects map it: EvoLink image_processing_error, APIXO
+INVALID_IMAGE_URL / IMAGE_TOO_LARGE / UNSUPPORTED_FORMAT); the task is refunded like any failure.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from PIL import Image
 
 from openmj.core.tasks import ErrorCode, Task, TaskError
 from openmj.engines.base import EngineJob
 from openmj.media.storage import MediaStore
+from openmj.media.style_codes import style_image
+from openmj.net import FETCH_ERROR_KINDS, ImageFetchError, NetPolicy, fetch_image
+
+_KIND_CODES = {
+    "too_large": ErrorCode.IMAGE_TOO_LARGE,
+    "unsupported_format": ErrorCode.UNSUPPORTED_FORMAT,
+    "bad_url": ErrorCode.INVALID_IMAGE_URL,
+}
+
+
+def fetch_error(url: str, exc: ImageFetchError) -> TaskError:
+    kind = FETCH_ERROR_KINDS.get(exc.code, "bad_url")
+    short = url if len(url) <= 120 else url[:117] + "..."
+    if short.startswith("data:"):
+        short = short[:40] + "..."
+    what = {"too_large": "is too large", "unsupported_format": "has an unsupported format"}.get(
+        kind, "could not be downloaded"
+    )
+    return TaskError(
+        _KIND_CODES.get(kind, ErrorCode.IMAGE_PROCESSING), f"Image {short} {what}: {exc.message}", 400
+    )
 
 
 class InputResolver:
-    def __init__(self, media: MediaStore) -> None:
+    def __init__(self, media: MediaStore, policy: NetPolicy) -> None:
         self.media = media
+        self.policy = policy
+
+    async def fetch(self, url: str) -> Image.Image:
+        try:
+            return await fetch_image(url, self.policy)
+        except ImageFetchError as exc:
+            raise fetch_error(url, exc) from exc
 
     async def __call__(self, task: Task) -> EngineJob:
         job = EngineJob(task=task)
@@ -27,4 +63,27 @@ class InputResolver:
                     f"The source image of task {source['task_id']} is no longer available (links expire)",
                     404,
                 ) from exc
+        options: dict[str, Any] = task.spec.get("options", {})
+        if options.get("image_url"):
+            job.images["upload"] = await self.fetch(options["image_url"])
+        mask = options.get("mask") or {}
+        if mask.get("url"):
+            job.images["mask"] = await self.fetch(mask["url"])
+        refs: dict[str, Any] = task.spec.get("refs", {})
+        if refs.get("image_prompts"):
+            job.extra["image_prompts"] = list(
+                await asyncio.gather(*(self.fetch(u) for u in refs["image_prompts"]))
+            )
+        if refs.get("sref"):
+            job.extra["sref"] = [
+                (
+                    style_image(item["ref"]) if item["ref"].isdigit() else await self.fetch(item["ref"]),
+                    item["weight"],
+                )
+                for item in refs["sref"]
+            ]
+        if refs.get("oref"):
+            job.extra["oref"] = await self.fetch(refs["oref"])
+        if options.get("image_urls"):  # blend
+            job.extra["blend"] = list(await asyncio.gather(*(self.fetch(u) for u in options["image_urls"])))
         return job

@@ -16,9 +16,10 @@ from typing import Any
 
 from openmj.accounts import Authenticator
 from openmj.core.mapping import random_seed
-from openmj.core.operations import PROMPT_SEEDED, validate_request
+from openmj.core.operations import PROMPT_SEEDED, ModelCaps, validate_request
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, Operation, Status, Task, TaskError, TaskRequest, new_task_id
+from openmj.net import NetPolicy, UnsafeURLError, check_url
 from openmj.store.repo import ApiKey, OutboxSpec, Repository
 
 log = logging.getLogger("openmj.service")
@@ -55,6 +56,8 @@ class TaskService:
         queue_cap: int,
         wakeup: Wakeup | None = None,
         seed: int | None = None,
+        caps: ModelCaps | None = None,
+        net: NetPolicy | None = None,
     ) -> None:
         self.repo = repo
         self.auth = auth
@@ -64,6 +67,8 @@ class TaskService:
         self.queue_cap = queue_cap
         self.wakeup = wakeup or Wakeup()
         self.fixed_seed = seed
+        self.caps = caps or ModelCaps()
+        self.net = net or NetPolicy()
         self._estimates: dict[str, float] = {}
 
     # ------------------------------------------------------------------ auth
@@ -77,7 +82,9 @@ class TaskService:
                 ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
             )
         parent = await self._parent(key, req)
-        spec = validate_request(req, parent)
+        spec = validate_request(req, parent, self.caps)
+        self._check_urls(spec)
+        self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)
         now = time.time()
         price = self.prices.price(req.operation, req.speed, req.model, key.group)
@@ -130,6 +137,36 @@ class TaskService:
         log.info("task %s accepted: %s %s by %s", task.id, task.operation, task.speed, key.id)
         self.wakeup.notify()
         return task
+
+    def _check_urls(self, spec: dict[str, Any]) -> None:
+        """Refuse at submit what the fetcher would refuse anyway: bad schemes, private addresses."""
+        refs, opts = spec.get("refs", {}), spec.get("options", {})
+        urls = [*refs.get("image_prompts", []), *opts.get("image_urls", [])]
+        urls += [s["ref"] for s in refs.get("sref", []) if not s["ref"].isdigit() and s["ref"] != "random"]
+        urls += [
+            u for u in (refs.get("oref"), opts.get("image_url"), (opts.get("mask") or {}).get("url")) if u
+        ]
+        for url in urls:
+            if url.startswith("data:"):
+                continue  # decoded and checked when fetched
+            try:
+                check_url(url, self.net)
+            except UnsafeURLError as exc:
+                short = url if len(url) <= 120 else url[:117] + "..."
+                raise TaskError(
+                    ErrorCode.INVALID_IMAGE_URL,
+                    f"Image URL refused: {short}: {exc.message}",
+                    400,
+                    param="prompt",
+                ) from exc
+
+    @staticmethod
+    def _resolve_random_styles(spec: dict[str, Any]) -> None:
+        """--sref random picks a style code now, so the task (and a rerun) uses one fixed style."""
+        for item in spec.get("refs", {}).get("sref", []):
+            if item["ref"] == "random":
+                item["ref"] = str(random_seed())
+                spec["prompt"].setdefault("warnings", []).append(f"sref_random:{item['ref']}")
 
     def _seed(self, operation: Operation, spec: dict[str, Any]) -> int:
         seed = spec.get("prompt", {}).get("params", {}).get("seed")

@@ -6,28 +6,30 @@ The contract for dialects (`TaskRequest` fields per operation; `parent_index` is
 
 | operation | parent | parsed prompt | params |
 |---|---|---|---|
-| IMAGINE | – | required | `image_urls`: extra image prompts (http(s) or `data:` URIs) put before the prompt's own |
-| UPSCALE | task + index | – | `mode` subtle\|creative, `factor` 1 (separate from grid, no compute) \| 2 \| 4 |
-| VARIATION | task + index | optional (remix) | `strength` subtle\|strong |
-| REMIX | task + index | required | `strength` subtle\|strong |
+| IMAGINE | – | required | `image_urls`: extra image prompts (http(s) or `data:` URIs) |
+| UPSCALE | task + index | – | `mode` subtle or creative, `factor` 1 (separate from grid), 2, 4 |
+| VARIATION | task + index | optional (remix) | `strength` subtle or strong |
+| REMIX | task + index | required | `strength` subtle or strong |
 | ZOOM | task + index | optional | `scale` 1.0–2.0 |
-| PAN | task + index | optional | `direction` up\|down\|left\|right, `scale` 1.1–3.0 |
+| PAN | task + index | optional | `direction` up or down or left or right, `scale` 1.1–3.0 |
 | MAKE_SQUARE | task + index | optional | – |
 | ENHANCE | task + index (a draft task) | – | – |
 | REROLL | task | optional | – |
-| INPAINT | task + index | optional | `mask`: `{"areas": [{"width","height","points":[x,y,…]}]}` \| `{"url": …}` (white = repaint) |
+| INPAINT | task + index | optional | `mask`: `{"areas": [{width, height, points}]}` or `{"url"}` |
 | EDIT | task + index | required | `canvas` {width,height}, `img_pos` {width,height,x,y}, optional `mask` |
 | UPLOAD_PAINT | – | required | `image_url`, `canvas`, `img_pos`, `mask` |
 | RETEXTURE | – | required | `image_url` |
 | REMOVE_BG | – | – | `image_url` |
-| BLEND | – | optional | `image_urls` (2–5), `dimensions` "1:1" \| "2:3" \| "3:2" |
+| BLEND | – | optional | `image_urls` (2–5), `dimensions` "1:1"  or  "2:3"  or  "3:2" |
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from openmj.core import actions
+from openmj.core.references import references
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
 
 #: operations whose seed comes from the prompt's --seed; every other action draws new seeds
@@ -40,14 +42,46 @@ def _prompt_spec(parsed: dict[str, Any]) -> dict[str, Any]:
     return {k: parsed.get(k) for k in keep if k in parsed}
 
 
-def validate_request(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelCaps:
+    """What the configured model can do, known without loading it (from its preset)."""
+
+    name: str = "model"
+    ip_adapter: bool = True
+    segmenter: bool = True
+
+
+def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | None = None) -> dict[str, Any]:
     """Check the request against its operation's rules; return the spec the engine will read."""
     validator = VALIDATORS.get(req.operation)
     if validator is None:
         raise TaskError(
             ErrorCode.NOT_SUPPORTED, f"Operation '{req.operation.value}' is not supported yet", 400
         )
-    return validator(req, parent)
+    spec = validator(req, parent)
+    _check_caps(spec, req, caps or ModelCaps())
+    mark = req.params.get("watermark")
+    if isinstance(mark, str) and mark.strip():  # kie's waterMark: a visible mark on every output
+        spec.setdefault("options", {})["watermark"] = mark.strip()[:64]
+    return spec
+
+
+def _check_caps(spec: dict[str, Any], req: TaskRequest, caps: ModelCaps) -> None:
+    refs = spec.get("refs", {})
+    for kind, param in (("sref", "--sref"), ("oref", "--oref")):
+        if refs.get(kind) and not caps.ip_adapter:
+            raise TaskError(
+                ErrorCode.NOT_SUPPORTED,
+                f"{param} needs an image adapter, and the model '{caps.name}' has none configured",
+                400,
+                param="prompt",
+            )
+    if req.operation is Operation.REMOVE_BG and not caps.segmenter:
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            f"Background removal needs a segmentation model, and the model '{caps.name}' has none configured",
+            400,
+        )
 
 
 def _imagine(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
@@ -62,7 +96,77 @@ def _imagine(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
             400,
             param="prompt",
         )
-    return {"prompt": _prompt_spec(parsed), "options": dict(req.params)}
+    prompt = _prompt_spec(parsed)
+    extra = _string_list(req.params.get("image_urls", []), "image_urls")
+    return {"prompt": prompt, "options": {}, "refs": references(prompt, extra)}
+
+
+def _string_list(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise TaskError(ErrorCode.INVALID_PARAMETERS, f"{name} must be a list of URLs", 400, param=name)
+    return list(value)
+
+
+MAX_MASK_AREAS = 64
+MAX_MASK_POINTS = 2000
+
+
+def validate_mask(mask: Any, *, required: bool) -> dict[str, Any] | None:
+    """`{"areas": [{"width","height","points":[x1,y1,…]}]}`, `{"url": …}` or `{"base64": …}`."""
+    if mask is None:
+        if required:
+            raise TaskError(ErrorCode.INVALID_PARAMETERS, "mask is required", 400, param="mask")
+        return None
+    if not isinstance(mask, dict):
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS, "mask must be an object with areas or url", 400, param="mask"
+        )
+    if isinstance(mask.get("url"), str) and mask["url"]:
+        return {"url": mask["url"]}
+    if isinstance(mask.get("base64"), str) and mask["base64"]:
+        data = mask["base64"]
+        return {"url": data if data.startswith("data:") else f"data:image/png;base64,{data}"}
+    areas = mask.get("areas")
+    if not isinstance(areas, list) or not 1 <= len(areas) <= MAX_MASK_AREAS:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS, f"mask needs a url or 1–{MAX_MASK_AREAS} areas", 400, param="mask"
+        )
+    clean = []
+    for i, area in enumerate(areas):
+        ok = isinstance(area, dict)
+        w, h, pts = (area.get("width"), area.get("height"), area.get("points")) if ok else (None, None, None)
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (w, h))
+        ok = ok and isinstance(pts, list) and 6 <= len(pts) <= MAX_MASK_POINTS and len(pts) % 2 == 0
+        ok = ok and all(isinstance(p, int | float) and not isinstance(p, bool) for p in pts)  # type: ignore[union-attr]
+        if not ok:
+            raise TaskError(
+                ErrorCode.INVALID_PARAMETERS,
+                f"mask.areas[{i}] needs width and height > 0 and points [x1,y1,x2,y2,…] (3 points or more)",
+                400,
+                param="mask",
+            )
+        clean.append({"width": w, "height": h, "points": [float(p) for p in pts]})  # type: ignore[union-attr]
+    return {"areas": clean}
+
+
+def _box(value: Any, name: str, keys: tuple[str, ...], max_side: int = 4096) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS, f"{name} is required ({', '.join(keys)})", 400, param=name
+        )
+    out = {}
+    for k in keys:
+        v = value.get(k)
+        lo = 1 if k in ("width", "height") else -max_side
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= max_side:
+            raise TaskError(
+                ErrorCode.INVALID_PARAMETERS,
+                f"{name}.{k} must be a number from {lo} to {max_side}",
+                400,
+                param=f"{name}.{k}",
+            )
+        out[k] = int(round(v))
+    return out
 
 
 def require_completed(parent: Task | None, index: int | None, *, images: int | None = None) -> Task:
@@ -240,7 +344,91 @@ def _reroll(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     return {"prompt": _action_prompt(req, parent, required=False), "options": {"reroll_of": parent.id}}
 
 
+def _inpaint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    src = require_completed(parent, req.parent_index)
+    return {
+        "prompt": _action_prompt(req, src, required=False),
+        "options": {"mask": validate_mask(req.params.get("mask"), required=True)},
+        "source": _source(src, req.parent_index or 0),
+    }
+
+
+def _canvas_options(req: TaskRequest, *, mask_required: bool) -> dict[str, Any]:
+    canvas = _box(req.params.get("canvas"), "canvas", ("width", "height"))
+    img_pos = _box(req.params.get("img_pos"), "img_pos", ("width", "height", "x", "y"))
+    x, y, w, h = img_pos["x"], img_pos["y"], img_pos["width"], img_pos["height"]
+    if x >= canvas["width"] or y >= canvas["height"] or x + w <= 0 or y + h <= 0:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS, "img_pos places the image outside the canvas", 400, param="img_pos"
+        )
+    return {
+        "canvas": canvas,
+        "img_pos": img_pos,
+        "mask": validate_mask(req.params.get("mask"), required=mask_required),
+    }
+
+
+def _edit(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    src = require_completed(parent, req.parent_index)
+    return {
+        "prompt": _action_prompt(req, src, required=True),
+        "options": _canvas_options(req, mask_required=False),
+        "source": _source(src, req.parent_index or 0),
+    }
+
+
+def _image_url(req: TaskRequest) -> str:
+    url = req.params.get("image_url")
+    if not isinstance(url, str) or not url:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS, "one image URL is required (image_urls)", 400, param="image_urls"
+        )
+    return url
+
+
+def _upload_paint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    if req.parsed is None:
+        raise TaskError(
+            ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
+        )
+    return {
+        "prompt": _prompt_spec(req.parsed),
+        "options": {"image_url": _image_url(req), **_canvas_options(req, mask_required=True)},
+    }
+
+
+def _retexture(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    if req.parsed is None:
+        raise TaskError(
+            ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
+        )
+    return {"prompt": _prompt_spec(req.parsed), "options": {"image_url": _image_url(req)}}
+
+
+def _remove_bg(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    return {"prompt": {}, "options": {"image_url": _image_url(req)}}
+
+
+BLEND_DIMENSIONS = ("1:1", "2:3", "3:2")
+
+
+def _blend(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+    urls = _string_list(req.params.get("image_urls"), "image_urls")
+    if not 2 <= len(urls) <= 5:
+        raise TaskError(ErrorCode.INVALID_PARAMETERS, "blend takes 2 to 5 images", 400, param="image_urls")
+    dims = _choice(req, "dimensions", BLEND_DIMENSIONS, "1:1")
+    prompt = _prompt_spec(req.parsed) if req.parsed else {"text": "", "params": {}}
+    prompt["params"] = {**prompt.get("params", {}), "ar": dims}
+    return {"prompt": prompt, "options": {"image_urls": urls, "dimensions": dims}}
+
+
 VALIDATORS = {
+    Operation.INPAINT: _inpaint,
+    Operation.EDIT: _edit,
+    Operation.UPLOAD_PAINT: _upload_paint,
+    Operation.RETEXTURE: _retexture,
+    Operation.REMOVE_BG: _remove_bg,
+    Operation.BLEND: _blend,
     Operation.IMAGINE: _imagine,
     Operation.UPSCALE: _upscale,
     Operation.VARIATION: _variation,

@@ -223,6 +223,82 @@ def build_enhance(body: CreateBody) -> TaskRequest:
     return req
 
 
+class InpaintParams(SourceParams):
+    mask: dict[str, Any]
+
+
+class EditParams(SourceParams):
+    canvas: dict[str, Any]
+    img_pos: dict[str, Any]
+    mask: dict[str, Any] | None = None
+
+
+class CanvasParams(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    canvas: dict[str, Any]
+    img_pos: dict[str, Any]
+    mask: dict[str, Any]
+    speed: Literal["fast", "turbo"] | None = None
+
+
+class SpeedParams(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    speed: Literal["fast", "turbo"] | None = None
+
+
+def _one_image(body: CreateBody) -> str:
+    urls = body.image_urls or []
+    if len(urls) != 1 or not isinstance(urls[0], str) or not urls[0]:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS,
+            f"{body.model} needs exactly one URL in image_urls",
+            400,
+            param="image_urls",
+        )
+    return urls[0]
+
+
+def build_inpaint(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.INPAINT, InpaintParams, prompt="optional")
+    req.params = {"mask": p.mask}
+    return req
+
+
+def build_edit(body: CreateBody) -> TaskRequest:
+    req, p = _action(body, Operation.EDIT, EditParams, prompt="required")
+    req.params = {"canvas": p.canvas, "img_pos": p.img_pos, "mask": p.mask}
+    return req
+
+
+def _upload(body: CreateBody, operation: Operation, params_cls: type[BaseModel], *, prompt: bool) -> tuple:
+    params = parse_model(params_cls, body.model_params.model_dump(exclude_none=True))
+    req = TaskRequest(
+        operation=operation,
+        model=body.model,
+        dialect=DIALECT,
+        speed=Speed(getattr(params, "speed", None) or "fast"),
+    )
+    req.params = {"image_url": _one_image(body)}
+    if prompt:
+        req.prompt = body.prompt or ""
+        req.parsed = _parsed_prompt(req.prompt, required=True)
+    return req, params
+
+
+def build_upload_paint(body: CreateBody) -> TaskRequest:
+    req, p = _upload(body, Operation.UPLOAD_PAINT, CanvasParams, prompt=True)
+    req.params |= {"canvas": p.canvas, "img_pos": p.img_pos, "mask": p.mask}
+    return req
+
+
+def build_retexture(body: CreateBody) -> TaskRequest:
+    return _upload(body, Operation.RETEXTURE, SpeedParams, prompt=True)[0]
+
+
+def build_remove_bg(body: CreateBody) -> TaskRequest:
+    return _upload(body, Operation.REMOVE_BG, SpeedParams, prompt=False)[0]
+
+
 MODELS: dict[str, Builder] = {
     "mj-v7": build_imagine,
     "mj-v7-upscale": build_upscale,
@@ -231,6 +307,11 @@ MODELS: dict[str, Builder] = {
     "mj-v7-outpaint": build_outpaint,
     "mj-v7-pan": build_pan,
     "mj-v7-enhance": build_enhance,
+    "mj-v7-inpaint": build_inpaint,
+    "mj-v7-edit": build_edit,
+    "mj-v7-upload-paint": build_upload_paint,
+    "mj-v7-retexture": build_retexture,
+    "mj-v7-remove-bg": build_remove_bg,
 }
 
 

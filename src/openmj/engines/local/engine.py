@@ -30,7 +30,10 @@ class LocalEngine:
         self.device = "cpu"
         self.dtype: Any = None
         self.pipe: Any = None
+        self.source_path = ""
         self._variants: dict[str, Any] = {}
+        self._segmenter: Any = None
+        self._controlnet: Any = None
         self._lock = threading.Lock()
         self.profile = ModelProfile(
             name=preset.name,
@@ -59,6 +62,7 @@ class LocalEngine:
         if self.device == "cpu":
             torch.set_num_threads(max(1, os.cpu_count() or 1))
         source = self._source()
+        self.source_path = source
         try:
             self.pipe = self._load_pipeline(source)
         except Exception as exc:  # any loader failure becomes one clear message, not a traceback
@@ -124,6 +128,48 @@ class LocalEngine:
             self._variants[kind] = factory.from_pipe(self.pipe)
             self._variants[kind].set_progress_bar_config(disable=True)
         return self._variants[kind]
+
+    def reset_variants(self) -> None:
+        """Forget derived pipelines (after the base pipeline's components changed)."""
+        self._variants.clear()
+
+    def _helper_path(self, ref: str, sub: str) -> str:
+        return str(Path(self.source_path) / sub) if ref == "tiny" else ref
+
+    def controlnet_pipeline(self) -> Any:
+        """Img2img guided by an edge ControlNet (retexture), sharing the base weights."""
+        if self.preset.controlnet is None:
+            return None
+        if self._controlnet is None:
+            from diffusers import (
+                ControlNetModel,
+                StableDiffusionControlNetImg2ImgPipeline,
+                StableDiffusionXLControlNetImg2ImgPipeline,
+            )
+
+            net = ControlNetModel.from_pretrained(
+                self._helper_path(self.preset.controlnet, "controlnet"), dtype=self.dtype
+            ).to(self.device)
+            cls = (
+                StableDiffusionXLControlNetImg2ImgPipeline
+                if self.preset.family == "sdxl"
+                else StableDiffusionControlNetImg2ImgPipeline
+            )
+            self._controlnet = cls.from_pipe(self.pipe, controlnet=net)
+            self._controlnet.set_progress_bar_config(disable=True)
+        return self._controlnet
+
+    def segmenter(self) -> Any:
+        """The background-removal model (ONNX), loaded on first use."""
+        if self._segmenter is None:
+            from openmj.engines.local.segment import Segmenter
+
+            ref = self.preset.segmenter
+            if ref is None:
+                raise EngineLoadError(f"The model '{self.preset.name}' has no segmentation model configured")
+            path = self._helper_path(ref, "segmenter/model.onnx")
+            self._segmenter = Segmenter.load(path, prefer_cuda=self.device.startswith("cuda"))
+        return self._segmenter
 
     # ------------------------------------------------------------------ running
     def supports(self, operation: Operation) -> bool:

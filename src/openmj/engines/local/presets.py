@@ -26,6 +26,10 @@ class Preset:
     ip_adapter: str | None = None  # hub id or folder holding an IP-Adapter (for --sref/--oref/--iw)
     ip_adapter_subfolder: str = "models"
     ip_adapter_weight_name: str = "ip-adapter_sd15.safetensors"
+    # background removal: an ONNX salient-object model, "hub-id:file" or a folder/file path
+    segmenter: str | None = "onnx-community/BiRefNet_lite-ONNX:onnx/model.onnx"  # MIT licence
+    # retexture keeps structure with an edge (canny) ControlNet when the preset names one
+    controlnet: str | None = None
     description: str = ""
 
 
@@ -44,6 +48,7 @@ PRESETS: dict[str, Preset] = {
         licence="CreativeML OpenRAIL-M (SD 1.5) + OpenRAIL++-M (LCM-LoRA): commercial use allowed",
         ip_adapter="h94/IP-Adapter",
         ip_adapter_weight_name="ip-adapter_sd15.safetensors",
+        controlnet="lllyasviel/control_v11p_sd15_canny",
         description="SD 1.5 + LCM-LoRA, 4 steps, 512 px: the CPU default",
     ),
     # GPU: SDXL-Lightning 4-step LoRA on SDXL base, 1024 px. OpenRAIL++-M: commercial use allowed.
@@ -61,6 +66,7 @@ PRESETS: dict[str, Preset] = {
         ip_adapter="h94/IP-Adapter",
         ip_adapter_subfolder="sdxl_models",
         ip_adapter_weight_name="ip-adapter_sdxl.safetensors",
+        controlnet="diffusers/controlnet-canny-sdxl-1.0",
         description="SDXL-Lightning 4-step, 1024 px: the GPU preset",
     ),
     # Random weights, real pipeline classes, built offline: tests and offline trials.
@@ -75,6 +81,8 @@ PRESETS: dict[str, Preset] = {
         licence="random weights (no licence needed)",
         ip_adapter="tiny",
         ip_adapter_weight_name="ip-adapter_tiny.safetensors",
+        segmenter="tiny",
+        controlnet="tiny",
         description="tiny random-weight SD pipeline (meaningless pictures, real code path)",
     ),
 }
@@ -97,6 +105,7 @@ def resolve_preset(model: str) -> Preset:
         steps=25,
         guidance=7.0,
         ip_adapter=None,
+        controlnet=None,
         licence="see the model card",
         description="Hugging Face model (SD 1.5 family assumed unless its index says SDXL)",
     )
@@ -113,15 +122,24 @@ def _guess_family(path: Path) -> Preset:
             steps=25,
             guidance=6.0,
             ip_adapter=None,
+            controlnet=None,
             licence="local model",
         )
-    if (path / "ip_adapter").exists():  # a tiny-style folder carrying its own adapter
-        return replace(PRESETS["tiny"], licence="local model", ip_adapter=str(path / "ip_adapter"))
+    if (path / "ip_adapter").exists():  # a tiny-style folder carrying its own adapter and helpers
+        return replace(
+            PRESETS["tiny"],
+            licence="local model",
+            ip_adapter=str(path / "ip_adapter"),
+            segmenter=str(path / "segmenter" / "model.onnx"),
+            controlnet=str(path / "controlnet"),
+        )
     return replace(
         PRESETS["tiny"],
-        steps=25 if "tiny" not in path.name else 4,
+        steps=25,
         guidance=7.5,
         scheduler="default",
         ip_adapter=None,
+        segmenter=PRESETS["sd15-lcm"].segmenter,
+        controlnet=None,
         licence="local model",
     )

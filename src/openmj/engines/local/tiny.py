@@ -104,6 +104,8 @@ def build_tiny(target: Path) -> Path:
     pipe.save_pretrained(str(tmp))
     shutil.rmtree(tok_dir, ignore_errors=True)
     _build_tiny_ip_adapter(unet, tmp / "ip_adapter")
+    _build_tiny_controlnet(unet, tmp / "controlnet")
+    build_tiny_segmenter(tmp / "segmenter" / "model.onnx")
     try:
         os.replace(tmp, target)
     except OSError:  # another process finished first: keep its copy
@@ -168,3 +170,52 @@ def ensure_tiny(models_dir: Path) -> Path:
         models_dir.mkdir(parents=True, exist_ok=True)
         build_tiny(target)
     return target
+
+
+def _build_tiny_controlnet(unet: object, folder: Path) -> None:
+    """A ControlNet copied from the tiny UNet (diffusers' own from_unet), for retexture."""
+    from diffusers import ControlNetModel
+
+    # four stages: the condition image is downsampled 8×, like the VAE latents
+    ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16, 16, 32)).save_pretrained(
+        str(folder)
+    )
+
+
+SEGMENTER_SIDE = 320
+# ImageNet normalisation, as real salient-object models (U²-Net, BiRefNet) expect
+SEG_MEAN = (0.485, 0.456, 0.406)
+SEG_STD = (0.229, 0.224, 0.225)
+
+
+def build_tiny_segmenter(path: Path, sharpness: float = 20.0) -> None:
+    """A one-layer ONNX "segmenter" that calls bright pixels foreground.
+
+    Not random: a 1×1 convolution computes sharpness × (mean brightness − 0.5) from the normalised
+    input and a sigmoid turns it into a matte, so tests can check real transparency (a white
+    square on black keeps the square and clears the rest) through the real ONNX code path.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = [sharpness * sd / 3 for sd in SEG_STD]
+    bias = sharpness * (sum(SEG_MEAN) / 3 - 0.5)
+    side = SEGMENTER_SIDE
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input", "w", "b"], ["logits"], kernel_shape=[1, 1]),
+            helper.make_node("Sigmoid", ["logits"], ["output"]),
+        ],
+        "tiny_segmenter",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, side, side])],
+        initializer=[
+            helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], weights),
+            helper.make_tensor("b", TensorProto.FLOAT, [1], [bias]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by older onnxruntime releases too
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))

@@ -1,0 +1,84 @@
+"""Image prompts, --sref and --oref through an IP-Adapter (or img2img when there is none).
+
+The adapter is loaded three times over (one copy each for image prompts, style and omni
+reference, so each gets its own scale) for the duration of a job that uses references, and
+unloaded afterwards: jobs without references run exactly as if no adapter existed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from openmj.core import references as R
+
+if TYPE_CHECKING:
+    from openmj.engines.local.engine import LocalEngine
+
+SLOTS = ("image_prompt", "style", "omni")
+
+
+def has_references(job_extra: dict[str, Any]) -> bool:
+    return any(job_extra.get(k) for k in ("image_prompts", "sref", "oref", "blend"))
+
+
+def _adapter_source(engine: LocalEngine) -> str:
+    src = engine.preset.ip_adapter
+    assert src is not None
+    if src == "tiny":
+        return str(Path(engine.source_path) / "ip_adapter")
+    return src
+
+
+def style_scale_map(unet: Any, scale: float) -> dict[str, Any]:
+    """InstantStyle: only the middle attention of the first up block that has attentions."""
+    for i, block in enumerate(unet.up_blocks):
+        n = len(getattr(block, "attentions", []) or [])
+        if n:
+            layers = [0.0] * n
+            layers[n // 2] = scale
+            return {"up": {f"block_{i}": layers}}
+    return {"up": {"block_0": [scale]}}
+
+
+@contextlib.contextmanager
+def adapter(engine: LocalEngine) -> Iterator[None]:
+    pipe = engine.pipe
+    src = _adapter_source(engine)
+    sub, weight = engine.preset.ip_adapter_subfolder, engine.preset.ip_adapter_weight_name
+    pipe.load_ip_adapter([src] * len(SLOTS), subfolder=[sub] * len(SLOTS), weight_name=[weight] * len(SLOTS))
+    try:
+        yield
+    finally:
+        pipe.unload_ip_adapter()
+        engine.reset_variants()
+
+
+def adapter_kwargs(engine: LocalEngine, refs: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`ip_adapter_image` for the three slots and the matching scales (unused slots: scale 0)."""
+    blank = Image.new("RGB", (224, 224), (127, 127, 127))
+    prompts = list(extra.get("image_prompts") or extra.get("blend") or [])
+    styles = [img for img, _w in extra.get("sref") or []]
+    omni = extra.get("oref")
+    scales: list[Any] = [
+        R.image_prompt_scale(refs.get("iw")) if prompts else 0.0,
+        style_scale_map(engine.pipe.unet, R.style_scale(refs.get("sw"))) if styles else 0.0,
+        R.omni_scale(refs.get("ow")) if omni is not None else 0.0,
+    ]
+    engine.pipe.set_ip_adapter_scale(scales)
+    return {
+        "ip_adapter_image": [prompts or [blank], styles or [blank], [omni] if omni is not None else [blank]]
+    }
+
+
+def blended(images: list[Image.Image], size: tuple[int, int]) -> Image.Image:
+    """Several image prompts without an adapter: their average, as the img2img start."""
+    frames = [im.convert("RGB").resize(size, Image.Resampling.LANCZOS) for im in images]
+    out = frames[0]
+    for i, frame in enumerate(frames[1:], start=2):
+        out = Image.blend(out, frame, 1 / i)
+    return out
