@@ -28,6 +28,7 @@ from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
+from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
 from openmj.queue import Reaper, Worker
 from openmj.service import TaskService, Wakeup
@@ -230,11 +231,13 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         seed=s.seed,
         caps=model_caps(s.model),
         net=net,
+        moderator=PromptModerator.from_env(),
     )
     if app is not None:
         signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
         app.state.ctx = Context(service=rt.service, signer=signer, net=net)
     if s.run_worker and rt.engine is not None:
+        image_moderator = image_moderator_from_env()
         for _ in range(max(1, s.workers)):
             worker = Worker(
                 rt.repo,
@@ -243,6 +246,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
                 s,
                 wakeup,
                 prepare=InputResolver(rt.media, net),
+                image_moderator=image_moderator,
                 on_finish=lambda t: rt.service.forget_estimate(t.operation) if rt.service else None,
             )
             rt.workers.append(worker)

@@ -19,6 +19,7 @@ from openmj.config import Settings
 from openmj.core.tasks import ErrorCode, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import make_grid
+from openmj.moderation import ImageModerator
 from openmj.media.storage import MediaStore
 from openmj.service import MEDIA_LIFETIME, Wakeup
 from openmj.store.repo import OutboxSpec, Repository
@@ -41,6 +42,7 @@ class Worker:
         *,
         prepare: Callable[[Task], object] | None = None,
         on_finish: Callable[[Task], None] | None = None,
+        image_moderator: ImageModerator | None = None,
     ) -> None:
         self.repo = repo
         self.engine = engine
@@ -51,6 +53,7 @@ class Worker:
         self.prepare = prepare
         self.on_finish = on_finish
         self.current: JobControl | None = None
+        self.image_moderator = image_moderator
 
     def shutdown(self) -> None:
         if self.current is not None:
@@ -90,7 +93,9 @@ class Worker:
                 task, ErrorCode.GENERATION_FAILED.value, f"Generation failed: {type(exc).__name__}"
             )
         else:
-            await self._complete(task, result)
+            result = await self._moderate(task, result)
+            if result is not None:
+                await self._complete(task, result)
         finally:
             self.current = None
             beat.cancel()
@@ -149,6 +154,32 @@ class Worker:
         else:
             log.info("task %s completed", task.id)
         self._finished(task)
+
+    async def _moderate(self, task: Task, result: EngineResult) -> EngineResult | None:
+        """Remove flagged outputs; with none left the task fails, and is not refunded (seed 000:
+        credits for outputs removed by moderation are not returned)."""
+        if self.image_moderator is None or not result.images:
+            return result
+        flags = await asyncio.to_thread(self.image_moderator.flagged, result.images)
+        if not any(flags):
+            return result
+        kept = [
+            (im, seed) for im, seed, bad in zip(result.images, result.seeds, flags, strict=True) if not bad
+        ]
+        log.info("task %s: moderation removed %d of %d images", task.id, len(flags) - len(kept), len(flags))
+        if not kept:
+            await self.repo.finish_unsuccessfully(
+                task.id,
+                Status.FAILED,
+                ErrorCode.CONTENT_POLICY.value,
+                "Content policy violation: every generated image was removed by the safety filter",
+                refund=False,
+                outbox=OutboxSpec("failed"),
+                worker_id=self.id,
+            )
+            self._finished(task)
+            return None
+        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept], meta=result.meta)
 
     async def _stopped(self, task: Task, reason: str) -> None:
         if reason == "shutdown":

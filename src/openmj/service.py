@@ -19,6 +19,7 @@ from openmj.core.mapping import random_seed
 from openmj.core.operations import PROMPT_SEEDED, ModelCaps, validate_request
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, Operation, Status, Task, TaskError, TaskRequest, new_task_id
+from openmj.moderation import PromptModerator
 from openmj.net import NetPolicy, UnsafeURLError, check_url
 from openmj.store.repo import ApiKey, OutboxSpec, Repository
 
@@ -32,6 +33,13 @@ MEDIA_LIFETIME = {
     "mjproxy": 15 * 24 * 3600,  # no provider rule; relays poll and re-host quickly
 }
 DEFAULT_ESTIMATE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    spec: dict[str, Any]
+    seed: int
+    price: float
 
 
 @dataclass
@@ -58,6 +66,7 @@ class TaskService:
         seed: int | None = None,
         caps: ModelCaps | None = None,
         net: NetPolicy | None = None,
+        moderator: PromptModerator | None = None,
     ) -> None:
         self.repo = repo
         self.auth = auth
@@ -69,6 +78,7 @@ class TaskService:
         self.fixed_seed = seed
         self.caps = caps or ModelCaps()
         self.net = net or NetPolicy()
+        self.moderator = moderator
         self._estimates: dict[str, float] = {}
 
     # ------------------------------------------------------------------ auth
@@ -77,17 +87,11 @@ class TaskService:
 
     # ------------------------------------------------------------------ submit
     async def submit(self, key: ApiKey, req: TaskRequest) -> Task:
-        if key.models is not None and req.model not in key.models:
-            raise TaskError(
-                ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
-            )
-        parent = await self._parent(key, req)
-        spec = validate_request(req, parent, self.caps)
-        self._check_urls(spec)
-        self._resolve_random_styles(spec)
-        seed = self._seed(req.operation, spec)
+        prep = await self._prepare(key, req)
+        banned = self._banned_word(prep.spec)
+        if banned is not None and req.refuse_banned:
+            raise self._banned_error(banned)
         now = time.time()
-        price = self.prices.price(req.operation, req.speed, req.model, key.group)
         task = Task(
             id=new_task_id(now),
             owner=key.id,
@@ -97,24 +101,74 @@ class TaskService:
             status=Status.PENDING,
             progress=0,
             prompt=req.prompt,
-            spec=spec,
+            spec=prep.spec,
             request=req.raw_request,
             speed=req.speed,
-            seed=seed,
+            seed=prep.seed,
             created_at=now,
             parent_id=req.parent_id,
             parent_index=req.parent_index,
-            credits_reserved=price,
+            credits_reserved=prep.price,
             user_group=key.group,
             callback_url=req.callback_url,
             deadline=now + self.task_timeout,
         )
+        if banned is not None:
+            # EvoLink, kie and APIXO report a blocked prompt as a failed task (content policy), not
+            # as a refused request; it is never charged and never reaches a worker
+            task.status, task.credits_reserved, task.finished_at = Status.FAILED, 0.0, now
+            task.error_code = ErrorCode.CONTENT_POLICY.value
+            task.error_message = self._banned_error(banned).message
         outcome = await self.repo.insert_task(
             task,
             req.speed.priority,
             max_unfinished=key.concurrency or self.default_concurrency,
             queue_cap=self.queue_cap,
+            outbox=OutboxSpec("failed") if banned is not None else None,
         )
+        self._raise_refusal(outcome, key, prep.price)
+        if banned is not None:
+            log.info("task %s failed at once: banned word %r", task.id, banned)
+            return task
+        log.info("task %s accepted: %s %s by %s", task.id, task.operation, task.speed, key.id)
+        self.wakeup.notify()
+        return task
+
+    async def _prepare(self, key: ApiKey, req: TaskRequest) -> Prepared:
+        """Every check a new task passes before anything is written, and what it will cost."""
+        if key.models is not None and req.model not in key.models:
+            raise TaskError(
+                ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
+            )
+        parent = await self._parent(key, req)
+        spec = validate_request(req, parent, self.caps)
+        self._check_urls(spec)
+        self._resolve_random_styles(spec)
+        seed = self._seed(req.operation, spec)
+        price = self.prices.price(req.operation, req.speed, req.model, key.group)
+        return Prepared(spec=spec, seed=seed, price=price)
+
+    def _banned_word(self, spec: dict[str, Any]) -> str | None:
+        if self.moderator is None:
+            return None
+        prompt = spec.get("prompt", {})
+        text = " ".join([prompt.get("text") or "", *(prompt.get("params", {}).get("no") or [])])
+        verdict = self.moderator.check(text)
+        return None if verdict.allowed else (verdict.word or "?")
+
+    @staticmethod
+    def _banned_error(word: str) -> TaskError:
+        return TaskError(
+            ErrorCode.CONTENT_POLICY,
+            f"Content policy violation: your request was blocked by the safety filter (banned word: {word})",
+            400,
+            param="prompt",
+            extra={"banned_word": word},
+        )
+
+    @staticmethod
+    def _raise_refusal(outcome: str, key: ApiKey, price: float) -> None:
+        """Turn the store's refusal of an insert into the client's error (nothing was written)."""
         if outcome == "insufficient_credits":
             raise TaskError(
                 ErrorCode.INSUFFICIENT_QUOTA,
@@ -123,10 +177,9 @@ class TaskService:
                 extra={"estimated_credits": price},
             )
         if outcome == "too_many_tasks":
-            limit = key.concurrency or self.default_concurrency
             raise TaskError(
                 ErrorCode.TOO_MANY_TASKS,
-                f"Too many unfinished tasks: the limit for this key is {limit}",
+                "Too many unfinished tasks for this key, please wait for some to finish",
                 429,
                 retry_after=5,
             )
@@ -134,9 +187,6 @@ class TaskService:
             raise TaskError(
                 ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
             )
-        log.info("task %s accepted: %s %s by %s", task.id, task.operation, task.speed, key.id)
-        self.wakeup.notify()
-        return task
 
     def _check_urls(self, spec: dict[str, Any]) -> None:
         """Refuse at submit what the fetcher would refuse anyway: bad schemes, private addresses."""
@@ -229,7 +279,7 @@ class TaskService:
             "The task was cancelled by the user",
             refund=True,
             outbox=OutboxSpec("cancelled"),
-            allowed_from=(Status.PENDING.value,),
+            allowed_from=(Status.PENDING.value, Status.MODAL.value),
         )
         if cancelled is None:
             # running: the worker stops at the next sampler step and settles the task itself
@@ -324,20 +374,18 @@ class TaskService:
             callback_url=task.callback_url,
             raw_request={**task.request, **(request or {})},
         )
-        parent = await self._parent(key, req)
-        spec = validate_request(req, parent, self.caps)
-        self._check_urls(spec)
-        self._resolve_random_styles(spec)
-        seed = self._seed(req.operation, spec)
-        price = self.prices.price(req.operation, req.speed, req.model, key.group)
+        prep = await self._prepare(key, req)
+        banned = self._banned_word(prep.spec)
+        if banned is not None:
+            raise self._banned_error(banned)
         outcome = await self.repo.activate_modal(
             task.id,
             key.id,
             prompt=req.prompt,
-            spec=spec,
+            spec=prep.spec,
             request=req.raw_request,
-            seed=seed,
-            price=price,
+            seed=prep.seed,
+            price=prep.price,
             priority=req.speed.priority,
             deadline=time.time() + self.task_timeout,
             max_unfinished=key.concurrency or self.default_concurrency,
@@ -345,25 +393,7 @@ class TaskService:
         )
         if outcome == "not_modal":  # a concurrent submit of the same modal won
             raise TaskError(ErrorCode.INVALID_REQUEST, f"Task {task_id} is not waiting for modal input", 400)
-        if outcome == "insufficient_credits":
-            raise TaskError(
-                ErrorCode.INSUFFICIENT_QUOTA,
-                f"Insufficient quota: this task costs {price:g} credits. Please top up your account.",
-                402,
-                extra={"estimated_credits": price},
-            )
-        if outcome == "too_many_tasks":
-            limit = key.concurrency or self.default_concurrency
-            raise TaskError(
-                ErrorCode.TOO_MANY_TASKS,
-                f"Too many unfinished tasks: the limit for this key is {limit}",
-                429,
-                retry_after=5,
-            )
-        if outcome == "queue_full":
-            raise TaskError(
-                ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
-            )
+        self._raise_refusal(outcome, key, prep.price)
         log.info("task %s accepted from modal: %s %s by %s", task.id, req.operation, req.speed, key.id)
         self.wakeup.notify()
         return await self.get(key, task_id)

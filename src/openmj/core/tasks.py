@@ -166,6 +166,7 @@ class TaskRequest:
     callback_url: str | None = None
     raw_request: dict[str, Any] = field(default_factory=dict)  # the wire body, kept for dialect echoes
     prompt_version: str = "7"
+    refuse_banned: bool = False  # a banned prompt: refuse the request (True) or fail the task (False)
 
 
 @dataclass

@@ -310,6 +310,7 @@ def _callback(request: Request, body: SubmitBody) -> str | None:
 
 _STATES = {
     Status.PENDING: "pending",
+    Status.MODAL: "pending",  # a midjourney-proxy task waiting for its modal input
     Status.PROCESSING: "processing",
     Status.COMPLETED: "success",
     Status.FAILED: "failed",

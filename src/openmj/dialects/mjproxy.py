@@ -618,6 +618,7 @@ def _action_request(
     speed = _forced_speed(request) or (parent.speed if parent.speed is not Speed.DRAFT else Speed.FAST)
     shown = _display_prompt(parent)
     req = TaskRequest(
+        refuse_banned=True,  # midjourney-proxy answers a banned prompt with code 24 at submit
         operation=action.operation,
         model=MODEL,
         dialect=DIALECT,
@@ -661,6 +662,7 @@ async def imagine(request: Request, key: ApiKey, data: Any) -> JSONResponse:
     images = [_image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(body.base64Array or [])]
     parsed = _parse(text, _version(body.botType))
     req = TaskRequest(
+        refuse_banned=True,  # midjourney-proxy answers a banned prompt with code 24 at submit
         operation=Operation.IMAGINE,
         model=MODEL,
         dialect=DIALECT,
@@ -784,6 +786,7 @@ async def blend(request: Request, key: ApiKey, data: Any) -> JSONResponse:
         raise _invalid("dimensions must be PORTRAIT, SQUARE or LANDSCAPE (dimensions参数错误)", "dimensions")
     images = [_image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(arrays)]
     req = TaskRequest(
+        refuse_banned=True,  # midjourney-proxy answers a banned prompt with code 24 at submit
         operation=Operation.BLEND,
         model=MODEL,
         dialect=DIALECT,
@@ -804,6 +807,7 @@ async def retexture(request: Request, key: ApiKey, data: Any) -> JSONResponse:
     image = _image_ref(body.image, "image", request)
     parsed = _parse(text, _version(body.botType))
     req = TaskRequest(
+        refuse_banned=True,  # midjourney-proxy answers a banned prompt with code 24 at submit
         operation=Operation.RETEXTURE,
         model=MODEL,
         dialect=DIALECT,

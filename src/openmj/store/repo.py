@@ -208,7 +208,13 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: submit
     async def insert_task(
-        self, task: Task, priority: int, *, max_unfinished: int | None, queue_cap: int
+        self,
+        task: Task,
+        priority: int,
+        *,
+        max_unfinished: int | None,
+        queue_cap: int,
+        outbox: OutboxSpec | None = None,
     ) -> str:
         """Reserve credits and insert the pending task in one transaction.
 
@@ -216,13 +222,21 @@ class Repository:
         unless it is "ok".
         """
         try:
-            await self._insert_task(task, priority, max_unfinished=max_unfinished, queue_cap=queue_cap)
+            await self._insert_task(
+                task, priority, max_unfinished=max_unfinished, queue_cap=queue_cap, outbox=outbox
+            )
         except _Refused as refused:
             return refused.reason
         return "ok"
 
     async def _insert_task(
-        self, task: Task, priority: int, *, max_unfinished: int | None, queue_cap: int
+        self,
+        task: Task,
+        priority: int,
+        *,
+        max_unfinished: int | None,
+        queue_cap: int,
+        outbox: OutboxSpec | None,
     ) -> None:
         now = time.time()
         async with self.db.session.begin() as s:
@@ -252,36 +266,39 @@ class Repository:
                         created_at=now,
                     )
                 )
-            s.add(
-                TaskRow(
-                    id=task.id,
-                    owner=task.owner,
-                    dialect=task.dialect,
-                    operation=task.operation.value,
-                    model=task.model,
-                    status=task.status.value,
-                    progress=task.progress,
-                    prompt=task.prompt,
-                    spec=task.spec,
-                    request=task.request,
-                    speed=task.speed.value,
-                    priority=priority,
-                    seed=task.seed,
-                    parent_id=task.parent_id,
-                    parent_index=task.parent_index,
-                    created_at=task.created_at,
-                    updated_at=now,
-                    results=[],
-                    grid=None,
-                    credits_reserved=task.credits_reserved,
-                    credits_charged=0.0,
-                    user_group=task.user_group,
-                    callback_url=task.callback_url,
-                    cancel_requested=False,
-                    attempts=0,
-                    deadline=task.deadline,
-                )
+            row = TaskRow(
+                id=task.id,
+                owner=task.owner,
+                dialect=task.dialect,
+                operation=task.operation.value,
+                model=task.model,
+                status=task.status.value,
+                progress=task.progress,
+                prompt=task.prompt,
+                spec=task.spec,
+                request=task.request,
+                speed=task.speed.value,
+                priority=priority,
+                seed=task.seed,
+                parent_id=task.parent_id,
+                parent_index=task.parent_index,
+                created_at=task.created_at,
+                updated_at=now,
+                results=[],
+                grid=None,
+                credits_reserved=task.credits_reserved,
+                credits_charged=0.0,
+                user_group=task.user_group,
+                callback_url=task.callback_url,
+                cancel_requested=False,
+                attempts=0,
+                deadline=task.deadline,
+                error_code=task.error_code,
+                error_message=task.error_message,
+                finished_at=task.finished_at,
             )
+            s.add(row)
+            self._add_outbox(s, row, outbox, now)
 
     @staticmethod
     async def _count_unfinished(s: AsyncSession, owner: str | None) -> int:
