@@ -223,7 +223,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.service = TaskService(
         rt.repo,
         auth,
-        PriceTable(),
+        PriceTable.with_overrides(s.prices, s.group_multipliers),
         task_timeout=s.task_timeout_seconds,
         default_concurrency=s.default_concurrency,
         queue_cap=s.queue_cap,

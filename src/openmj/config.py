@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     default_concurrency: int = 1_000
     queue_cap: int = 100_000  # global cap on unfinished tasks
 
+    # credits per task: overrides of the defaults in openmj.core.pricing, keyed "operation:speed"
+    # or "operation:speed:model", e.g. OPENMJ_PRICES='{"imagine:fast": 10, "upscale:fast": 5}'
+    prices: dict[str, float] = Field(default_factory=dict)
+    # price multiplier per key group, e.g. OPENMJ_GROUP_MULTIPLIERS='{"vip": 0.8, "reseller": 0.5}'
+    group_multipliers: dict[str, float] = Field(default_factory=dict)
+
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     seed: int | None = Field(default=None, description="fixed base seed for tests/benchmarks")
 
