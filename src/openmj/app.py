@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmj import __version__
 from openmj.accounts import Authenticator, RateLimiter
+from openmj.callbacks import CallbackDeliverer, Renderer
 from openmj.config import Settings
 from openmj.core.operations import ModelCaps
 from openmj.core.pricing import PriceTable
@@ -59,6 +60,7 @@ class Runtime:
     ready: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     reaper: Reaper | None = None
+    deliverer: CallbackDeliverer | None = None
 
 
 class BodyLimit:
@@ -200,6 +202,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
+def callback_renderers(context: Context) -> dict[str, Renderer]:
+    """Each dialect's callback body, rendered when the row is delivered (the task's latest state)."""
+
+    def renderer(module: Any) -> Renderer:
+        return lambda task, event: (module.callback_payload(context, task, event), {})
+
+    return {
+        "evolink": renderer(evolink),
+        "kie": renderer(kie),
+        "apixo": renderer(apixo),
+        "mjproxy": renderer(mjproxy),
+    }
+
+
 def model_caps(model: str) -> ModelCaps:
     from openmj.engines.local.presets import resolve_preset
 
@@ -233,9 +249,12 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         net=net,
         moderator=PromptModerator.from_env(),
     )
+    signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
+    context = Context(service=rt.service, signer=signer, net=net)
     if app is not None:
-        signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
-        app.state.ctx = Context(service=rt.service, signer=signer, net=net)
+        app.state.ctx = context
+    rt.deliverer = CallbackDeliverer(rt.repo, callback_renderers(context), s.resolved_callback_secret(), net)
+    rt.background.append(asyncio.create_task(rt.deliverer.run_forever(rt.stop)))
     if s.run_worker and rt.engine is not None:
         image_moderator = image_moderator_from_env()
         for _ in range(max(1, s.workers)):

@@ -255,6 +255,13 @@ def keys_grant(
     typer.echo(f"{key}: balance {balance:g}")
 
 
+@app.command("callback-secret")
+def callback_secret(data_dir: DataDir = None) -> None:
+    """Print the key callbacks are signed with (give it to the receivers; see docs/callbacks.md)."""
+    settings = _settings(data_dir=data_dir)
+    typer.echo(settings.resolved_callback_secret().decode())
+
+
 # --------------------------------------------------------------------------- prompt
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
@@ -18,6 +20,7 @@ class Settings(BaseSettings):
     public_url: str | None = None  # default: http://host:port
     secret_key: str | None = None  # default: generated once, kept in data_dir/secret_key
     allow_private_network: bool = False
+    callback_secret: str | None = None  # default: derived from the secret key (`openmj callback-secret`)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -74,3 +77,9 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    def resolved_callback_secret(self) -> bytes:
+        """The key callbacks are signed with: shared with receivers, so distinct from the URL key."""
+        if self.callback_secret:
+            return self.callback_secret.encode()
+        return hmac.new(self.resolved_secret(), b"openmj callbacks", hashlib.sha256).hexdigest().encode()

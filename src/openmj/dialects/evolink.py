@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import evolink_prompt
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
-from openmj.dialects.common import authenticate, ctx, media_url, parse_model, read_json, result_urls
+from openmj.dialects.common import Context, authenticate, ctx, media_url, parse_model, read_json, result_urls
+from openmj.media.signing import UrlSigner
 from openmj.net import UnsafeURLError, check_url
 
 DIALECT = "evolink"
@@ -330,7 +331,15 @@ def _validate_callback(request: Request, url: str | None) -> None:
 
 
 def render(request: Request, task: Task, estimate: int | None) -> dict[str, Any]:
-    signer = ctx(request).signer
+    return render_task(ctx(request).signer, task, estimate)
+
+
+def callback_payload(context: Context, task: Task, event: str) -> dict[str, Any]:
+    """EvoLink posts the task detail itself (spec §1.6), once it is final."""
+    return render_task(context.signer, task, None)
+
+
+def render_task(signer: UrlSigner, task: Task, estimate: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "created": int(task.created_at),
         "id": task.id,
