@@ -11,9 +11,10 @@ Same work on both sides: the `tiny` model (random weights, real StableDiffusionP
   The server-side time is the task's `duration` (started_at → finished_at: engine, PNG files,
   grid, the database), split further with the stored timestamps.
 
-Each side runs in its own subprocess (so its peak RSS is its own), set up and warmed up once;
-then the timed runs alternate bare, openmj, bare, openmj… so that load from other processes on
-a shared machine falls on both alike. Run:
+Each side runs in its own subprocess (so its peak RSS is its own), and only one is alive at a
+time: by default the runs alternate bare process, openmj process, bare, openmj… (each loads the
+model, warms up once and times one run), so that load from other processes on a shared machine
+falls on both alike. Run:
 
     HF_HUB_OFFLINE=1 python bench/bench_engine.py [--runs 5] [--poll-ms 20]
 """
@@ -21,6 +22,8 @@ a shared machine falls on both alike. Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -211,29 +214,55 @@ class _Child:
         return out
 
 
-def run(runs: int = 5, poll_ms: float = 20.0, models_dir: Path | None = None) -> dict[str, Any]:
-    """Both sides in their own processes, alternating runs (so machine noise hits both alike)."""
+def _one_process(part: str, models: Path, poll_ms: float, runs: int) -> tuple[dict[str, Any], list[Any]]:
+    """Start one side's process, time `runs` runs after its warm-up, stop it."""
+    child = _Child(part, models, poll_ms)
+    try:
+        results = [child.run() for _ in range(runs)]
+        return child.info | child.finish(), results
+    finally:
+        child.kill()
+
+
+def run(
+    runs: int = 5, poll_ms: float = 20.0, models_dir: Path | None = None, per_process: int = 1
+) -> dict[str, Any]:
+    """Alternate processes: bare, openmj, bare, openmj… each loads, warms up, times `per_process` runs.
+
+    Only one measured process is alive at a time: an idle openmj server next to the bare call
+    (its worker poll, its reaper) was enough to slow the bare call on 2 cores, because the torch
+    threads of one job wait for each other at every operation.
+    """
     with tempfile.TemporaryDirectory(prefix="openmj-bench-models-") as tmp:
         models = models_dir or Path(tmp)
-        from openmj.engines.local.tiny import ensure_tiny
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            from openmj.engines.local.tiny import ensure_tiny
 
-        ensure_tiny(models)  # build once, outside both measured processes
-        children: list[_Child] = []
-        try:
-            b_proc = _Child("bare", models, poll_ms)
-            children.append(b_proc)
-            o_proc = _Child("openmj", models, poll_ms)
-            children.append(o_proc)
-            b_runs, o_runs = [], []
-            for _ in range(runs):
-                b_runs.append(b_proc.run())
-                o_runs.append(o_proc.run())
-            b = {"load_s": b_proc.info["load_s"], "times_s": [r["call"] for r in b_runs]} | b_proc.finish()
-            o = {"load_s": o_proc.info["load_s"], "runs": o_runs} | o_proc.finish()
-        finally:
-            for c in children:
-                c.kill()
-    return {"bare": b, "openmj": o, "runs": runs, "poll_ms": poll_ms, "markdown": table(b, o, runs, poll_ms)}
+            ensure_tiny(models)  # build once, outside the measured processes
+        b_info: list[dict[str, Any]] = []
+        o_info: list[dict[str, Any]] = []
+        b_runs: list[dict[str, Any]] = []
+        o_runs: list[dict[str, Any]] = []
+        rounds = max(1, -(-runs // per_process))
+        for _ in range(rounds):
+            info, results = _one_process("bare", models, poll_ms, per_process)
+            b_info.append(info)
+            b_runs += results
+            info, results = _one_process("openmj", models, poll_ms, per_process)
+            o_info.append(info)
+            o_runs += results
+    b = {
+        "load_s": statistics.median(i["load_s"] for i in b_info),
+        "peak_rss_mib": max(i["peak_rss_mib"] for i in b_info),
+        "times_s": [r["call"] for r in b_runs],
+    }
+    o = {
+        "load_s": statistics.median(i["load_s"] for i in o_info),
+        "peak_rss_mib": max(i["peak_rss_mib"] for i in o_info),
+        "runs": o_runs,
+    }
+    n = len(b_runs)
+    return {"bare": b, "openmj": o, "runs": n, "poll_ms": poll_ms, "markdown": table(b, o, n, poll_ms)}
 
 
 def table(b: dict[str, Any], o: dict[str, Any], runs: int, poll_ms: float) -> str:
@@ -249,7 +278,8 @@ def table(b: dict[str, Any], o: dict[str, Any], runs: int, poll_ms: float) -> st
 
     lines = [
         f"tiny model, CPU ({os.cpu_count()} cores), {SIDE}×{SIDE}, {IMAGES} images, {STEPS} steps; "
-        f"median of {runs} runs after one warm-up; client polls every {poll_ms:g} ms",
+        f"median of {runs} runs per side, each in a fresh process after one warm-up, sides alternating; "
+        f"client polls every {poll_ms:g} ms",
         "",
         "| measurement | median ms | min ms | max ms | ÷ bare (medians) | ÷ bare (minima) |",
         "|---|---|---|---|---|---|",
@@ -291,6 +321,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="timed runs per side (after one warm-up)")
     ap.add_argument("--poll-ms", type=float, default=20.0, help="client poll interval")
+    ap.add_argument("--per-process", type=int, default=1, help="timed runs per started process")
     ap.add_argument("--models-dir", type=Path, default=None, help="where the tiny model is (built if absent)")
     ap.add_argument("--part", choices=("bare", "openmj"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -298,7 +329,7 @@ def main() -> None:
     if args.part:
         child(args.part, args.models_dir, args.poll_ms)
     else:
-        print(run(args.runs, args.poll_ms, args.models_dir)["markdown"])
+        print(run(args.runs, args.poll_ms, args.models_dir, args.per_process)["markdown"])
 
 
 if __name__ == "__main__":
