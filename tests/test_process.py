@@ -1,4 +1,4 @@
-"""Issue 2: the real `openmj` command — first start, keys while serving, SIGKILL mid-task, bad model, no torch."""
+"""Issue 2: the real `openmj` command: first start, keys while serving, SIGKILL mid-task, no torch."""
 
 from __future__ import annotations
 

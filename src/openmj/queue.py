@@ -19,8 +19,8 @@ from openmj.config import Settings
 from openmj.core.tasks import ErrorCode, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import make_grid
-from openmj.moderation import ImageModerator
 from openmj.media.storage import MediaStore
+from openmj.moderation import ImageModerator
 from openmj.service import MEDIA_LIFETIME, Wakeup
 from openmj.store.repo import OutboxSpec, Repository
 

@@ -13,14 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from tests.net.net_loopback import (
-    BIG,
-    GIF,
-    JPEG,
-    PNG,
-    LoopbackServer,
-    make_tls_context,
-)
 
 from openmj.net import (
     FETCH_ERROR_KINDS,
@@ -30,6 +22,14 @@ from openmj.net import (
     fetch_bytes,
     fetch_image,
     guard,
+)
+from tests.net.net_loopback import (
+    BIG,
+    GIF,
+    JPEG,
+    PNG,
+    LoopbackServer,
+    make_tls_context,
 )
 
 DEV = NetPolicy(allow_private=True, timeout=5.0)  # loopback reachable: exercises everything else

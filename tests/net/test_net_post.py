@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.net.net_loopback import LoopbackServer, make_tls_context
 
 from openmj.net import DeliveryResult, NetPolicy, guard, post_json
+from tests.net.net_loopback import LoopbackServer, make_tls_context
 
 DEV = NetPolicy(allow_private=True)
 STRICT = NetPolicy()
