@@ -96,3 +96,58 @@ def test_concurrent_claims_never_share_a_task(tmp_path: Path, pg_url: str) -> No
     claimed = asyncio.run(main())
     assert len(claimed) == 40
     assert len(set(claimed)) == 40
+
+
+def test_api_node_and_worker_node_share_postgres(tmp_path: Path, pg_url: str, tiny_dir: Path) -> None:
+    """`openmj serve --no-worker` takes the task; a separate `openmj worker` process runs it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "shared-data"  # one media folder for both nodes (see docs/deployment.md)
+    settings = make_settings(data, database_url=pg_url, run_worker=False)
+    with LiveServer(settings, None) as api:
+        key = api.create_key(credits=50)
+        env = {
+            **os.environ,
+            "OPENMJ_SECRET_KEY": "test-secret-key",
+            "HF_HUB_OFFLINE": "1",
+            "OPENMJ_HEARTBEAT_SECONDS": "0.2",
+            "OPENMJ_POLL_SECONDS": "0.2",
+        }
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "openmj.cli",
+                "worker",
+                "--data-dir",
+                str(data),
+                "--model",
+                str(tiny_dir),
+                "--database-url",
+                pg_url,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            client = api.client(key)
+            task_id = client.post(
+                "/v1/images/generations", json={"model": "mj-v7", "prompt": "a mill"}
+            ).json()["id"]
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                body = client.get(f"/v1/tasks/{task_id}").json()
+                if body["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.2)
+            assert body["status"] == "completed", body
+            assert httpx.get(body["results"][0]).status_code == 200
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, out[-3000:]
