@@ -1,0 +1,75 @@
+"""Issue 7: outputs flagged by the image classifier are removed; none left → failed, not refunded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from tests.images import ImageServer, png
+from tests.live import LiveServer, make_settings
+
+pytestmark = pytest.mark.timeout(300)
+pytest.importorskip("nudenet")
+
+
+def drawing() -> Image.Image:
+    """A crude blurred drawing that NudeNet's model classifies as exposed (see test_moderation.py)."""
+    im = Image.new("RGB", (320, 320), (200, 200, 200))
+    d = ImageDraw.Draw(im)
+    d.ellipse((20, 80, 170, 260), fill=(225, 175, 145))
+    d.ellipse((150, 80, 300, 260), fill=(225, 175, 145))
+    d.line((160, 90, 160, 250), fill=(150, 100, 90), width=4)
+    return im.filter(ImageFilter.GaussianBlur(5))
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any) -> Iterator[LiveServer]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OPENMJ_IMAGE_MODERATION", "nudenet")
+    try:
+        with LiveServer(make_settings(tmp_path_factory.mktemp("imgmod")), tiny_engine) as live:
+            yield live
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[ImageServer]:
+    s = ImageServer()
+    s.add("/flagged.png", png(drawing()))
+    s.add("/clean.png", png(Image.new("RGB", (256, 256), (20, 40, 200))))
+    yield s
+    s.close()
+
+
+def run(c: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    task = c.post("/v1/images/generations", json=body).json()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = c.get(f"/v1/tasks/{task['id']}").json()
+        if done["status"] in ("completed", "failed"):
+            return done
+        time.sleep(0.1)
+    raise AssertionError("not finished")
+
+
+def test_flagged_output_fails_the_task_without_refund(srv: LiveServer, images: ImageServer) -> None:
+    c = srv.client(srv.create_key(credits=100))
+    done = run(c, {"model": "mj-v7-remove-bg", "image_urls": [images.url("/flagged.png")]})
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "content_policy_violation"
+    balance = c.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
+    assert balance == 100 - done["usage"]["credits_reserved"]  # seed 000: moderated outputs are not refunded
+
+
+def test_clean_output_passes(srv: LiveServer, images: ImageServer) -> None:
+    c = srv.client(srv.create_key(credits=100))
+    done = run(c, {"model": "mj-v7-remove-bg", "image_urls": [images.url("/clean.png")]})
+    assert done["status"] == "completed" and len(done["results"]) == 1
+    grid = run(c, {"model": "mj-v7", "prompt": "noise --seed 1"})
+    assert grid["status"] == "completed" and len(grid["results"]) == 4
