@@ -81,14 +81,27 @@ def outpaint(
     base = edge_fill(placed, canvas)
     mask = Image.new("L", (canvas.width, canvas.height), 255)  # white = paint
     mask.paste(0, box.corners)
+    return inpaint_call(engine, plan, base, mask, control, A.OUTPAINT_STRENGTH)
+
+
+def inpaint_call(
+    engine: LocalEngine,
+    plan: GenerationPlan,
+    base: Image.Image,
+    mask: Image.Image,
+    control: JobControl,
+    strength: float,
+) -> list[Image.Image]:
+    """Repaint the white part of `mask` (one image per seed); every black pixel is pasted back exactly."""
     pipe = engine.variant("inpaint")
-    with vae_tiling(pipe, canvas.width, canvas.height), seamless(pipe, plan.tile), torch.inference_mode():
+    w, h = base.size
+    with vae_tiling(pipe, w, h), seamless(pipe, plan.tile), torch.inference_mode():
         out = pipe(
             image=base,
             mask_image=mask,
-            height=canvas.height,
-            width=canvas.width,
-            strength=A.OUTPAINT_STRENGTH,
+            height=h,
+            width=w,
+            strength=strength,
             num_inference_steps=plan.steps,
             guidance_scale=plan.guidance,
             generator=generators(plan.seeds),

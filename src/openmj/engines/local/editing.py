@@ -12,8 +12,8 @@ from PIL import Image, ImageFilter, ImageOps
 from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local.actions import RESAMPLE, img2img, paste_back, vae_tiling
-from openmj.engines.local.generate import generators, seamless, step_callback
+from openmj.engines.local.actions import RESAMPLE, img2img, inpaint_call, vae_tiling
+from openmj.engines.local.generate import generators, step_callback
 from openmj.media.masks import rasterize
 
 if TYPE_CHECKING:
@@ -41,31 +41,6 @@ def fit_budget(width: int, height: int, native: int) -> float:
     return min(1.0, math.sqrt(budget / (width * height)))
 
 
-def inpaint_call(
-    engine: LocalEngine, plan: GenerationPlan, base: Image.Image, mask: Image.Image, control: JobControl
-) -> list[Image.Image]:
-    """Repaint the white part of `mask`; every black pixel is pasted back exactly."""
-    pipe = engine.variant("inpaint")
-    w, h = base.size
-    with vae_tiling(pipe, w, h), seamless(pipe, plan.tile), torch.inference_mode():
-        out = pipe(
-            prompt=plan.prompts,
-            negative_prompt=[plan.negative_prompt] * len(plan.seeds) if plan.negative_prompt else None,
-            image=base,
-            mask_image=mask,
-            height=h,
-            width=w,
-            strength=INPAINT_STRENGTH,
-            num_inference_steps=plan.steps,
-            guidance_scale=plan.guidance,
-            generator=generators(plan.seeds),
-            num_images_per_prompt=1,
-            callback_on_step_end=step_callback(control, plan.steps, None),
-        ).images
-    control.check()
-    return [paste_back(im, base, mask) for im in out]
-
-
 def inpaint(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = job.images["source"].convert("RGB")
     mask = rasterize(job.task.spec["options"]["mask"], src.size, job.images.get("mask"))
@@ -73,7 +48,8 @@ def inpaint(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Gene
         return EngineResult(
             images=[src.copy() for _ in plan.seeds], seeds=list(plan.seeds), meta={"empty_mask": True}
         )
-    return EngineResult(images=inpaint_call(engine, plan, src, mask, control), seeds=list(plan.seeds))
+    images = inpaint_call(engine, plan, src, mask, control, INPAINT_STRENGTH)
+    return EngineResult(images=images, seeds=list(plan.seeds))
 
 
 def _canvas(engine: LocalEngine, image: Image.Image, opts: dict[str, Any], mask_image: Image.Image | None):
@@ -118,7 +94,8 @@ def edit(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Generat
     base, repaint = _canvas(engine, job.images[key], job.task.spec["options"], job.images.get("mask"))
     if repaint.getextrema()[1] == 0:
         return EngineResult(images=[base.copy() for _ in plan.seeds], seeds=list(plan.seeds))
-    return EngineResult(images=inpaint_call(engine, plan, base, repaint, control), seeds=list(plan.seeds))
+    images = inpaint_call(engine, plan, base, repaint, control, INPAINT_STRENGTH)
+    return EngineResult(images=images, seeds=list(plan.seeds))
 
 
 def fit_image(image: Image.Image, native: int) -> Image.Image:
