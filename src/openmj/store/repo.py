@@ -240,32 +240,7 @@ class Repository:
     ) -> None:
         now = time.time()
         async with self.db.session.begin() as s:
-            # lock the key row first: on PostgreSQL this serialises one key's submits, so the
-            # unfinished-task count below is exact (SQLite write transactions are serial anyway)
-            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == task.owner).with_for_update())
-            if max_unfinished is not None:
-                unfinished = await self._count_unfinished(s, task.owner)
-                if unfinished >= max_unfinished:
-                    raise _Refused("too_many_tasks")
-            if await self._count_unfinished(s, None) >= queue_cap:
-                raise _Refused("queue_full")
-            if task.credits_reserved > 0:
-                res = await s.execute(
-                    update(ApiKeyRow)
-                    .where(ApiKeyRow.id == task.owner, ApiKeyRow.credits >= task.credits_reserved)
-                    .values(credits=ApiKeyRow.credits - task.credits_reserved)
-                )
-                if res.rowcount != 1:
-                    raise _Refused("insufficient_credits")
-                s.add(
-                    LedgerRow(
-                        key_id=task.owner,
-                        task_id=task.id,
-                        kind="reserve",
-                        amount=-task.credits_reserved,
-                        created_at=now,
-                    )
-                )
+            await self._admit(s, task.owner, task.id, task.credits_reserved, now, max_unfinished, queue_cap)
             row = TaskRow(
                 id=task.id,
                 owner=task.owner,
@@ -299,6 +274,34 @@ class Repository:
             )
             s.add(row)
             self._add_outbox(s, row, outbox, now)
+
+    async def _admit(
+        self,
+        s: AsyncSession,
+        owner: str,
+        task_id: str,
+        price: float,
+        now: float,
+        max_unfinished: int | None,
+        queue_cap: int,
+    ) -> None:
+        """The limits and the credit reservation every new task passes, inside its transaction."""
+        # lock the key row first: on PostgreSQL this serialises one key's submits, so the
+        # unfinished-task count below is exact (SQLite write transactions are serial anyway)
+        await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
+        if max_unfinished is not None and await self._count_unfinished(s, owner) >= max_unfinished:
+            raise _Refused("too_many_tasks")
+        if await self._count_unfinished(s, None) >= queue_cap:
+            raise _Refused("queue_full")
+        if price > 0:
+            res = await s.execute(
+                update(ApiKeyRow)
+                .where(ApiKeyRow.id == owner, ApiKeyRow.credits >= price)
+                .values(credits=ApiKeyRow.credits - price)
+            )
+            if res.rowcount != 1:
+                raise _Refused("insufficient_credits")
+            s.add(LedgerRow(key_id=owner, task_id=task_id, kind="reserve", amount=-price, created_at=now))
 
     @staticmethod
     async def _count_unfinished(s: AsyncSession, owner: str | None) -> int:
@@ -768,24 +771,10 @@ class Repository:
     ) -> None:
         now = time.time()
         async with self.db.session.begin() as s:
-            # the key row first, as in _insert_task: serialises this key's submits on PostgreSQL
-            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
             row = await s.get(TaskRow, task_id, with_for_update=True)
             if row is None or row.owner != owner or row.status != Status.MODAL.value:
                 raise _Refused("not_modal")
-            if max_unfinished is not None and await self._count_unfinished(s, owner) >= max_unfinished:
-                raise _Refused("too_many_tasks")
-            if await self._count_unfinished(s, None) >= queue_cap:
-                raise _Refused("queue_full")
-            if price > 0:
-                res = await s.execute(
-                    update(ApiKeyRow)
-                    .where(ApiKeyRow.id == owner, ApiKeyRow.credits >= price)
-                    .values(credits=ApiKeyRow.credits - price)
-                )
-                if res.rowcount != 1:
-                    raise _Refused("insufficient_credits")
-                s.add(LedgerRow(key_id=owner, task_id=task_id, kind="reserve", amount=-price, created_at=now))
+            await self._admit(s, owner, task_id, price, now, max_unfinished, queue_cap)
             row.status = Status.PENDING.value
             row.prompt = prompt
             row.spec = spec
