@@ -270,6 +270,8 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
             )
             rt.workers.append(worker)
             rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
+    if not rt.db.sqlite and rt.workers:
+        rt.background.append(asyncio.create_task(_listen(rt.repo, wakeup, rt.stop)))
     rt.reaper = Reaper(rt.repo, rt.media, s, wakeup)
     rt.background.append(asyncio.create_task(rt.reaper.run_forever(rt.stop)))
     rt.ready = True
@@ -279,6 +281,17 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         len(rt.workers),
         "sqlite" if rt.db.sqlite else "postgresql",
     )
+
+
+async def _listen(repo: Repository, wakeup: Wakeup, stop: asyncio.Event) -> None:
+    """LISTEN for tasks queued by other nodes; on any failure fall back to polling, retrying later."""
+    while not stop.is_set():
+        try:
+            await repo.listen_for_tasks(wakeup.notify, stop)
+        except Exception as exc:  # the database restarted, a network blip: polling still works
+            log.warning("LISTEN for new tasks failed (%s); workers poll until it is back", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
 
 
 async def _stop(rt: Runtime) -> None:

@@ -10,12 +10,13 @@ Rules that must hold under concurrency are single statements here:
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
@@ -23,6 +24,7 @@ from openmj.store.db import Database
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+TASK_CHANNEL = "openmj_tasks"  # PostgreSQL LISTEN/NOTIFY channel: "a task is waiting"
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,9 @@ class Repository:
             raise _Refused("too_many_tasks")
         if await self._count_unfinished(s, None) >= queue_cap:
             raise _Refused("queue_full")
+        if not self.db.sqlite:
+            # wake idle workers on other nodes; PostgreSQL delivers it when this transaction commits
+            await s.execute(text(f"NOTIFY {TASK_CHANNEL}"))
         if price > 0:
             res = await s.execute(
                 update(ApiKeyRow)
@@ -554,6 +559,23 @@ class Repository:
                 )
             ).scalars()
             return [row_to_task(r) for r in rows]
+
+    async def listen_for_tasks(self, on_task: Callable[[], None], stop: asyncio.Event) -> None:
+        """PostgreSQL only: call `on_task` whenever any node queues a task (until `stop`)."""
+        if self.db.sqlite:
+            return
+        async with self.db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection  # asyncpg.Connection
+
+            def listener(*_: Any) -> None:
+                on_task()
+
+            await driver.add_listener(TASK_CHANNEL, listener)
+            try:
+                await stop.wait()
+            finally:
+                await driver.remove_listener(TASK_CHANNEL, listener)
 
     async def requeue(self, task_id: str) -> bool:
         """Return a processing task whose worker died to the queue (progress restarts)."""
