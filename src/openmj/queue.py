@@ -13,10 +13,10 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from openmj.config import Settings
-from openmj.core.tasks import ErrorCode, Status, Task, TaskError
+from openmj.core.tasks import ErrorCode, ImageResult, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import make_grid
 from openmj.media.storage import MediaStore
@@ -40,7 +40,7 @@ class Worker:
         settings: Settings,
         wakeup: Wakeup,
         *,
-        prepare: Callable[[Task], object] | None = None,
+        prepare: Callable[[Task], Awaitable[EngineJob]] | None = None,
         on_finish: Callable[[Task], None] | None = None,
         image_moderator: ImageModerator | None = None,
     ) -> None:
@@ -104,13 +104,8 @@ class Worker:
         return True
 
     async def _job(self, task: Task) -> EngineJob:
-        if self.prepare is None:
-            return EngineJob(task=task)
-        job = self.prepare(task)
-        if asyncio.iscoroutine(job):
-            job = await job
-        assert isinstance(job, EngineJob)
-        return job
+        """The engine's inputs: the source image of an action, fetched URLs (openmj.inputs)."""
+        return EngineJob(task=task) if self.prepare is None else await self.prepare(task)
 
     async def _heartbeat(self, task: Task, control: JobControl) -> None:
         last = -1
@@ -131,7 +126,7 @@ class Worker:
             last = progress
 
     async def _complete(self, task: Task, result: EngineResult) -> None:
-        def save() -> tuple[list, object]:
+        def save() -> tuple[list[ImageResult], ImageResult | None]:
             stored = [
                 self.media.save_image(task.id, f"{i}.png", im, seed)
                 for i, (im, seed) in enumerate(zip(result.images, result.seeds, strict=True))
@@ -145,7 +140,7 @@ class Worker:
 
         stored, grid = await asyncio.to_thread(save)
         expires = time.time() + MEDIA_LIFETIME.get(task.dialect, MEDIA_LIFETIME["evolink"])
-        ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))  # type: ignore[arg-type]
+        ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))
         if not ok:
             log.warning("task %s was settled elsewhere while running; discarding its images", task.id)
             fresh = await self.repo.get_task(task.id)
