@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,17 @@ class Bare:
         self.text = f"a lighthouse, {AESTHETIC_SUFFIX}"  # what plan_generation makes of PROMPT
 
     def once(self) -> dict[str, float]:
+        """The call on the main thread, then the same call on a fresh thread (as openmj's worker
+        makes it, through asyncio.to_thread): on a busy 2-core machine the two can differ a lot."""
+        out = {"call": self._call()}
+        box: list[float] = []
+        thread = threading.Thread(target=lambda: box.append(self._call()))
+        thread.start()
+        thread.join()
+        out["call_thread"] = box[0]
+        return out
+
+    def _call(self) -> float:
         gens = [self.torch.Generator("cpu").manual_seed(SEED + i) for i in range(IMAGES)]
         t = time.perf_counter()
         out = self.pipe(
@@ -86,16 +98,20 @@ class Bare:
         )
         elapsed = time.perf_counter() - t
         assert len(out.images) == IMAGES and out.images[0].size == (SIDE, SIDE)
-        return {"call": elapsed}
+        return elapsed
 
     def close(self) -> None:
         pass
 
 
 class Served:
-    """Imagine tasks through a real openmj server, timed as a client polling every poll_ms sees them."""
+    """A real openmj server (API + worker + LocalEngine in this process), instrumented.
 
-    def __init__(self, models_dir: Path, poll_ms: float) -> None:
+    The client is another process (the benchmark's parent), as in a deployment: a client polling
+    every 20 ms in the server's own process would compete with it for the interpreter.
+    """
+
+    def __init__(self, models_dir: Path) -> None:
         from openmj.engines.local.engine import LocalEngine
         from openmj.engines.local.presets import PRESETS
         from tests.live import LiveServer, make_settings
@@ -109,9 +125,8 @@ class Served:
         t0 = time.perf_counter()
         engine.load()
         self.load_s = time.perf_counter() - t0
-        self.poll = poll_ms / 1000
         self.server = LiveServer(settings, engine).__enter__()
-        self.client = self.server.client(self.server.create_key(credits=1e9))
+        self.key = self.server.create_key(credits=1e9)
         # where the server-side time goes: wrap the engine call and the media writes (both are
         # instance attributes the worker calls, so openmj's own code is unchanged)
         self.spent = {"engine": 0.0, "save": 0.0}
@@ -129,55 +144,66 @@ class Served:
 
         return wrapper
 
-    def once(self) -> dict[str, float]:
-        self.spent = {"engine": 0.0, "save": 0.0}
-        t = time.perf_counter()
-        r = self.client.post("/v1/images/generations", json={"model": "mj-v7", "prompt": PROMPT})
-        r.raise_for_status()
-        task_id = r.json()["id"]
-        polls = 0
-        while True:
-            time.sleep(self.poll)
-            body = self.client.get(f"/v1/tasks/{task_id}").json()
-            polls += 1
-            if body["status"] == "completed":
-                wall = time.perf_counter() - t
-                break
-            if body["status"] in ("failed", "cancelled"):
-                raise RuntimeError(f"task {task_id} {body['status']}: {body.get('error')}")
-        assert len(body["results"]) == IMAGES
+    def stats(self, task_id: str) -> dict[str, float]:
         task = self.server.call(self.server.runtime.repo.get_task(task_id))
-        return {
-            "wall": wall,
-            "duration": float(body["duration"]),
-            "queued": task.started_at - task.created_at,
-            "polls": polls,
-            "engine": self.spent["engine"],
-            "save": self.spent["save"],
-        }
+        return {"queued": task.started_at - task.created_at, **self.spent}
 
     def close(self) -> None:
-        self.client.close()
         self.server.__exit__(None, None, None)
 
 
-def child(part: str, models_dir: Path, poll_ms: float) -> None:
-    """One side in this process: set up, warm up, then one timed run per "run" line on stdin."""
-    side: Bare | Served = Bare(models_dir) if part == "bare" else Served(models_dir, poll_ms)
-    side.once()  # warm-up
-    print(json.dumps({"ready": True, "load_s": side.load_s}), flush=True)
-    for line in sys.stdin:
-        if line.strip() != "run":
+def poll_task(client: Any, poll_s: float) -> dict[str, Any]:
+    """Submit PROMPT and poll until completed; the time a client sees, and the final task."""
+    t = time.perf_counter()
+    r = client.post("/v1/images/generations", json={"model": "mj-v7", "prompt": PROMPT})
+    r.raise_for_status()
+    task_id = r.json()["id"]
+    polls = 0
+    while True:
+        time.sleep(poll_s)
+        body = client.get(f"/v1/tasks/{task_id}").json()
+        polls += 1
+        if body["status"] == "completed":
+            wall = time.perf_counter() - t
             break
-        print(json.dumps(side.once()), flush=True)
-    side.close()
+        if body["status"] in ("failed", "cancelled"):
+            raise RuntimeError(f"task {task_id} {body['status']}: {body.get('error')}")
+    assert len(body["results"]) == IMAGES
+    return {"id": task_id, "wall": wall, "duration": float(body["duration"]), "polls": polls}
+
+
+def child(part: str, models_dir: Path) -> None:
+    """One side in this process, driven by lines on stdin; answers one JSON line each.
+
+    bare: "run" → one timed call. openmj: "reset" → clear the counters; "stats ID" → the
+    server-side split of that task. "quit" (or end of input) → peak RSS, and exit.
+    """
+    if part == "bare":
+        bare = Bare(models_dir)
+        bare.once()  # warm-up
+        print(json.dumps({"load_s": bare.load_s}), flush=True)
+    else:
+        served = Served(models_dir)
+        print(json.dumps({"load_s": served.load_s, "url": served.server.url, "key": served.key}), flush=True)
+    for line in sys.stdin:
+        cmd, _, arg = line.strip().partition(" ")
+        if cmd == "run" and part == "bare":
+            print(json.dumps(bare.once()), flush=True)
+        elif cmd == "reset" and part == "openmj":
+            served.spent = {"engine": 0.0, "save": 0.0}
+            print("{}", flush=True)
+        elif cmd == "stats" and part == "openmj":
+            print(json.dumps(served.stats(arg)), flush=True)
+        else:
+            break
+    if part == "openmj":
+        served.close()
     print(json.dumps({"peak_rss_mib": peak_rss_mib()}), flush=True)
 
 
 class _Child:
-    def __init__(self, part: str, models_dir: Path, poll_ms: float) -> None:
+    def __init__(self, part: str, models_dir: Path) -> None:
         cmd = [sys.executable, __file__, "--part", part, "--models-dir", str(models_dir)]
-        cmd += ["--poll-ms", str(poll_ms)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "OPENMJ_LOG_LEVEL": "WARNING"}
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
@@ -199,9 +225,9 @@ class _Child:
             self.proc.kill()
             self.proc.wait(30)
 
-    def run(self) -> dict[str, Any]:
+    def ask(self, command: str) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        self.proc.stdin.write("run\n")
+        self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
         return self._read()
 
@@ -215,10 +241,22 @@ class _Child:
 
 
 def _one_process(part: str, models: Path, poll_ms: float, runs: int) -> tuple[dict[str, Any], list[Any]]:
-    """Start one side's process, time `runs` runs after its warm-up, stop it."""
-    child = _Child(part, models, poll_ms)
+    """Start one side's process, time `runs` runs after a warm-up, stop it."""
+    import httpx
+
+    child = _Child(part, models)
     try:
-        results = [child.run() for _ in range(runs)]
+        if part == "bare":
+            results = [child.ask("run") for _ in range(runs)]
+        else:
+            headers = {"Authorization": f"Bearer {child.info['key']}"}
+            with httpx.Client(base_url=child.info["url"], headers=headers, timeout=60) as client:
+                poll_task(client, poll_ms / 1000)  # warm-up
+                results = []
+                for _ in range(runs):
+                    child.ask("reset")
+                    seen = poll_task(client, poll_ms / 1000)
+                    results.append(seen | child.ask(f"stats {seen['id']}"))
         return child.info | child.finish(), results
     finally:
         child.kill()
@@ -255,6 +293,7 @@ def run(
         "load_s": statistics.median(i["load_s"] for i in b_info),
         "peak_rss_mib": max(i["peak_rss_mib"] for i in b_info),
         "times_s": [r["call"] for r in b_runs],
+        "thread_times_s": [r["call_thread"] for r in b_runs],
     }
     o = {
         "load_s": statistics.median(i["load_s"] for i in o_info),
@@ -285,6 +324,11 @@ def table(b: dict[str, Any], o: dict[str, Any], runs: int, poll_ms: float) -> st
         "|---|---|---|---|---|---|",
         f"| bare `pipe(...)` call | {ms(bare_s)} | {ms(bare_min)} | {ms(max(b['times_s']))} | 1.00 | 1.00 |",
     ]
+    thr = b["thread_times_s"]
+    lines.append(
+        f"| bare `pipe(...)` call on a second thread, as openmj's worker calls it | {ms(med(thr))} | "
+        f"{ms(min(thr))} | {ms(max(thr))} | {med(thr) / bare_s:.2f} | {min(thr) / bare_min:.2f} |"
+    )
     for name, vals in (
         ("openmj server-side `duration` (started_at → finished_at)", [r["duration"] for r in o["runs"]]),
         ("openmj client-observed (POST → poll sees `completed`)", [r["wall"] for r in o["runs"]]),
@@ -293,8 +337,17 @@ def table(b: dict[str, Any], o: dict[str, Any], runs: int, poll_ms: float) -> st
             f"| {name} | {ms(med(vals))} | {ms(min(vals))} | {ms(max(vals))} | "
             f"{med(vals) / bare_s:.2f} | {min(vals) / bare_min:.2f} |"
         )
+    thr_s = med(thr)
+    lines += [
+        "",
+        f"Engine overhead (medians): client-observed ÷ bare call = {wall / bare_s:.2f} "
+        f"(bare on the main thread), {wall / thr_s:.2f} (bare on a second thread); "
+        f"server-side duration ÷ bare call = {dur / bare_s:.2f} / {dur / thr_s:.2f}.",
+    ]
     engine = med(r["engine"] for r in o["runs"])
     save = med(r["save"] for r in o["runs"])
+    rest = med(r["duration"] - r["engine"] - r["save"] for r in o["runs"])
+    outside = med(r["wall"] - r["duration"] for r in o["runs"])
     lines += [
         "",
         "Where openmj's time goes (medians):",
@@ -304,15 +357,13 @@ def table(b: dict[str, Any], o: dict[str, Any], runs: int, poll_ms: float) -> st
         f"| queue wait (created_at → started_at) | {ms(queued)} |",
         f"| `LocalEngine.run` (plan + pipeline call + RGB convert) | {ms(engine)} |",
         f"| writing 4 PNGs + the 2×2 grid PNG (`MediaStore.save_image` ×5) | {ms(save)} |",
-        f"| rest of the server-side duration (claim, grid paste, DB, heartbeat) | "
-        f"{ms(dur - engine - save)} |",
-        f"| client-observed minus server-side (poll interval, HTTP) | {ms(wall - dur)} |",
+        f"| rest of the server-side duration (claim, grid paste, DB, heartbeat) | {ms(rest)} |",
+        f"| client-observed minus server-side (poll interval, HTTP) | {ms(outside)} |",
         "",
         "| process | peak RSS MiB | import + model load s |",
         "|---|---|---|",
         f"| bare pipeline | {b['peak_rss_mib']:,.0f} | {b['load_s']:.2f} |",
-        f"| openmj server (API + worker + engine, and the polling client) | {o['peak_rss_mib']:,.0f} | "
-        f"{o['load_s']:.2f} |",
+        f"| openmj server (API + worker + engine) | {o['peak_rss_mib']:,.0f} | {o['load_s']:.2f} |",
     ]
     return "\n".join(lines)
 
@@ -327,7 +378,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.part:
-        child(args.part, args.models_dir, args.poll_ms)
+        child(args.part, args.models_dir)
     else:
         print(run(args.runs, args.poll_ms, args.models_dir, args.per_process)["markdown"])
 
