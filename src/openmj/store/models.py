@@ -84,6 +84,8 @@ class TaskRow(Base):
         # the claim query: pending rows by priority then age
         Index("ix_tasks_claim", "status", "priority", "created_at"),
         Index("ix_tasks_owner_created", "owner", "created_at"),
+        # per-key unfinished count at every submit: without it the count scans all of a key's tasks
+        Index("ix_tasks_owner_status", "owner", "status"),
         Index("ix_tasks_status_lease", "status", "lease_expires"),
         Index("ix_tasks_media_expiry", "media_deleted", "media_expires_at"),
     )

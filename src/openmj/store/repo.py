@@ -140,7 +140,7 @@ class Repository:
             disabled=False,
             created_at=now,
         )
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             s.add(row)
             if credits:
                 s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=credits, created_at=now))
@@ -171,12 +171,12 @@ class Repository:
             return [_key(r) for r in rows]
 
     async def set_disabled(self, key_id: str, disabled: bool) -> bool:
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             res = await s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(disabled=disabled))
             return res.rowcount == 1
 
     async def grant(self, key_id: str, amount: float) -> float | None:
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             res = await s.execute(
                 update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(credits=ApiKeyRow.credits + amount)
             )
@@ -241,7 +241,7 @@ class Repository:
         outbox: OutboxSpec | None,
     ) -> None:
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             await self._admit(s, task.owner, task.id, task.credits_reserved, now, max_unfinished, queue_cap)
             row = TaskRow(
                 id=task.id,
@@ -290,7 +290,8 @@ class Repository:
         """The limits and the credit reservation every new task passes, inside its transaction."""
         # lock the key row first: on PostgreSQL this serialises one key's submits, so the
         # unfinished-task count below is exact (SQLite write transactions are serial anyway)
-        await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
+        if not self.db.sqlite:
+            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
         if max_unfinished is not None and await self._count_unfinished(s, owner) >= max_unfinished:
             raise _Refused("too_many_tasks")
         if await self._count_unfinished(s, None) >= queue_cap:
@@ -377,19 +378,17 @@ class Repository:
             return [row_to_task(r) for r in rows], total
 
     async def queue_position(self, task: Task) -> int:
-        """Pending tasks that will be claimed before this one."""
+        """Pending tasks that will be claimed before this (pending) one."""
+        priority = task.speed.priority  # the priority a task is queued with (see insert_task)
         async with self.db.read_session() as s:
-            row = await s.get(TaskRow, task.id)
-            if row is None or row.status != Status.PENDING.value:
-                return 0
             q = (
                 select(func.count())
                 .select_from(TaskRow)
                 .where(
                     TaskRow.status == Status.PENDING.value,
                     or_(
-                        TaskRow.priority > row.priority,
-                        and_(TaskRow.priority == row.priority, TaskRow.created_at < row.created_at),
+                        TaskRow.priority > priority,
+                        and_(TaskRow.priority == priority, TaskRow.created_at < task.created_at),
                     ),
                 )
             )
@@ -420,7 +419,7 @@ class Repository:
     # ------------------------------------------------------------------ tasks: queue
     async def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             q = (
                 select(TaskRow)
                 .where(TaskRow.status == Status.PENDING.value)
@@ -448,7 +447,7 @@ class Repository:
         values: dict[str, Any] = {"lease_expires": now + lease_seconds, "updated_at": now}
         if progress is not None:
             values["progress"] = progress
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             res = await s.execute(
                 update(TaskRow)
                 .where(
@@ -475,7 +474,7 @@ class Repository:
         outbox: OutboxSpec | None,
     ) -> bool:
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             row = await s.get(TaskRow, task_id, with_for_update=True)
             if row is None or row.status != Status.PROCESSING.value or row.lease_owner != worker_id:
                 return False
@@ -506,7 +505,7 @@ class Repository:
     ) -> Task | None:
         """Fail or cancel a task that is not terminal yet; refund its reservation if asked."""
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             row = await s.get(TaskRow, task_id, with_for_update=True)
             if row is None or row.status not in allowed_from:
                 return None
@@ -542,7 +541,7 @@ class Repository:
             return row_to_task(row)
 
     async def request_cancel(self, task_id: str) -> None:
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             await s.execute(
                 update(TaskRow)
                 .where(TaskRow.id == task_id, TaskRow.status == Status.PROCESSING.value)
@@ -580,7 +579,7 @@ class Repository:
     async def requeue(self, task_id: str) -> bool:
         """Return a processing task whose worker died to the queue (progress restarts)."""
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             res = await s.execute(
                 update(TaskRow)
                 .where(
@@ -600,7 +599,7 @@ class Repository:
 
     async def release(self, task_id: str, worker_id: str) -> bool:
         """A worker shutting down hands its task back to the queue (not counted as an attempt)."""
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             res = await s.execute(
                 update(TaskRow)
                 .where(
@@ -632,7 +631,7 @@ class Repository:
             return [row_to_task(r) for r in rows]
 
     async def record_progress_event(self, task_id: str, outbox: OutboxSpec) -> None:
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             row = await s.get(TaskRow, task_id)
             if row is not None:
                 self._add_outbox(s, row, outbox, time.time())
@@ -652,7 +651,7 @@ class Repository:
     async def mark_media_deleted(self, task_ids: Sequence[str]) -> None:
         if not task_ids:
             return
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             await s.execute(update(TaskRow).where(TaskRow.id.in_(list(task_ids))).values(media_deleted=True))
 
     # ------------------------------------------------------------------ outbox
@@ -675,7 +674,7 @@ class Repository:
 
     async def due_outbox(self, now: float, lease_seconds: float, limit: int = 20) -> list[OutboxRow]:
         """Claim due deliveries (a lease, so two delivery loops never send the same row at once)."""
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             rows = list(
                 (
                     await s.execute(
@@ -701,7 +700,7 @@ class Repository:
     async def outbox_result(
         self, outbox_id: int, *, delivered: bool, error: str | None, next_attempt_at: float | None
     ) -> None:
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             row = await s.get(OutboxRow, outbox_id)
             if row is None:
                 return
@@ -732,7 +731,7 @@ class Repository:
     async def outbox_skip(self, outbox_id: int, reason: str) -> None:
         """Settle a pending delivery that will not be sent (a stale progress event): state
         "skipped", not counted as an attempt, so it is neither delivered nor dead."""
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             await s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == outbox_id, OutboxRow.state == "pending")
@@ -792,7 +791,7 @@ class Repository:
         queue_cap: int,
     ) -> None:
         now = time.time()
-        async with self.db.session.begin() as s:
+        async with self.db.write() as s:
             row = await s.get(TaskRow, task_id, with_for_update=True)
             if row is None or row.owner != owner or row.status != Status.MODAL.value:
                 raise _Refused("not_modal")

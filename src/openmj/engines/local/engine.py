@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from openmj.core.tasks import Operation
 from openmj.engines.base import EngineJob, EngineLoadError, EngineResult, JobControl, ModelProfile
-from openmj.engines.local.presets import Preset
+from openmj.engines.local.presets import PRESETS, Preset
 from openmj.engines.local.tiny import ensure_tiny
 
 log = logging.getLogger("openmj.engine")
@@ -73,6 +74,10 @@ class LocalEngine:
             ) from exc
         log.info("model %s loaded from %s on %s", self.preset.name, source, self.device)
 
+    def _adopt_family(self, family: str, native_size: int) -> None:
+        self.preset = replace(self.preset, family=family, native_size=native_size)
+        self.profile = replace(self.profile, family=family, native_size=native_size)
+
     def _pick_device(self, torch: Any) -> str:
         if self.requested_device:
             return self.requested_device
@@ -86,13 +91,20 @@ class LocalEngine:
         return self.preset.source
 
     def _load_pipeline(self, source: str) -> Any:
-        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-        cls = StableDiffusionXLPipeline if self.preset.family == "sdxl" else StableDiffusionPipeline
         kwargs: dict[str, Any] = {"dtype": self.dtype}
-        if cls is StableDiffusionPipeline:
-            kwargs |= {"safety_checker": None, "requires_safety_checker": False}
-        pipe = cls.from_pretrained(source, **kwargs)
+        if self.preset.name in PRESETS or Path(source).exists():
+            cls = StableDiffusionXLPipeline if self.preset.family == "sdxl" else StableDiffusionPipeline
+            if cls is StableDiffusionPipeline:
+                kwargs |= {"safety_checker": None, "requires_safety_checker": False}
+            pipe = cls.from_pretrained(source, **kwargs)
+        else:  # a hub id: its model_index.json says which family it is
+            pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+            if isinstance(pipe, StableDiffusionXLPipeline) and self.preset.family != "sdxl":
+                self._adopt_family("sdxl", 1024)
+            elif not isinstance(pipe, StableDiffusionPipeline | StableDiffusionXLPipeline):
+                raise ValueError(f"{type(pipe).__name__} is not supported (SD 1.x/2.x and SDXL are)")
         if self.preset.lora:
             lora_kwargs = (
                 {"weight_name": self.preset.lora_weight_name} if self.preset.lora_weight_name else {}
