@@ -53,6 +53,12 @@ WEIRD_TERMS = (
 )
 WEIRD_PER_TERM = 1000
 
+# --exp 0–100: "more detail, dynamism, tone-mapped; less prompt accuracy" → a detail/HDR suffix
+# from exp 10 on and up to +30 % guidance at 100 (stronger, more contrasted rendering)
+EXP_SUFFIX = "high dynamic range, intricate detail"
+EXP_SUFFIX_FROM = 10
+EXP_MAX_GUIDANCE_BOOST = 0.3
+
 # --stop 10–100: finish early → softer, less detailed: run only that share of the steps
 STOP_MIN_STEPS = 1
 
@@ -102,6 +108,10 @@ def stylize_guidance(base: float, stylize: int | None) -> float:
     else:
         factor = 1.0 + (STYLIZE_GUIDANCE_AT_1000 - 1.0) * (s - STYLIZE_DEFAULT) / (1000 - STYLIZE_DEFAULT)
     return round(base * factor, 4)
+
+
+def exp_guidance_factor(exp: float) -> float:
+    return 1 + EXP_MAX_GUIDANCE_BOOST * min(max(exp, 0.0), 100.0) / 100
 
 
 def quality_steps(steps: int, quality: float | None) -> int:
@@ -161,6 +171,10 @@ def plan_generation(
     if not raw and (stylize is None or stylize >= AESTHETIC_MIN_STYLIZE) and positive:
         positive = f"{positive}, {AESTHETIC_SUFFIX}"
 
+    exp = float(params.get("exp") or 0)
+    if exp >= EXP_SUFFIX_FROM and positive:
+        positive = f"{positive}, {EXP_SUFFIX}"
+
     seeds = grid_seeds(seed, n_images)
     prompts = []
     for s in seeds:
@@ -180,7 +194,7 @@ def plan_generation(
         width=width,
         height=height,
         steps=n_steps,
-        guidance=stylize_guidance(guidance, stylize),
+        guidance=round(stylize_guidance(guidance, stylize) * exp_guidance_factor(exp), 4),
         seeds=seeds,
         tile=bool(params.get("tile")),
         stop_steps=stop_steps,
