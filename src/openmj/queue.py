@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from openmj.config import Settings
-from openmj.core.tasks import ErrorCode, ImageResult, Status, Task, TaskError
+from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import make_grid
 from openmj.media.storage import MediaStore
@@ -163,16 +163,13 @@ class Worker:
         ]
         log.info("task %s: moderation removed %d of %d images", task.id, len(flags) - len(kept), len(flags))
         if not kept:
-            await self.repo.finish_unsuccessfully(
-                task.id,
+            await self._settle(
+                task,
                 Status.FAILED,
                 ErrorCode.CONTENT_POLICY.value,
                 "Content policy violation: every generated image was removed by the safety filter",
                 refund=False,
-                outbox=OutboxSpec("failed"),
-                worker_id=self.id,
             )
-            self._finished(task)
             return None
         return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept], meta=result.meta)
 
@@ -182,23 +179,20 @@ class Worker:
             log.info("task %s handed back to the queue at shutdown", task.id)
             return
         if reason == "cancelled":
-            await self.repo.finish_unsuccessfully(
-                task.id,
-                Status.CANCELLED,
-                ErrorCode.CANCELLED.value,
-                "The task was cancelled by the user",
-                refund=True,
-                outbox=OutboxSpec("cancelled"),
-                worker_id=self.id,
-            )
+            await self._settle(task, Status.CANCELLED, ErrorCode.CANCELLED.value, CANCELLED_MESSAGE)
         else:
             await self._fail(task, ErrorCode.GENERATION_TIMEOUT.value, "Generation timed out")
-        self._finished(task)
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.info("task %s failed: %s %s", task.id, code, message)
+        await self._settle(task, Status.FAILED, code, message)
+
+    async def _settle(
+        self, task: Task, status: Status, code: str, message: str, *, refund: bool = True
+    ) -> None:
+        """End the task this worker holds unsuccessfully; its callback is queued in the same step."""
         await self.repo.finish_unsuccessfully(
-            task.id, Status.FAILED, code, message, refund=True, outbox=OutboxSpec("failed"), worker_id=self.id
+            task.id, status, code, message, refund=refund, outbox=OutboxSpec(status.value), worker_id=self.id
         )
         self._finished(task)
 

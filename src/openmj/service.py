@@ -18,7 +18,16 @@ from openmj.accounts import Authenticator
 from openmj.core.mapping import random_seed
 from openmj.core.operations import PROMPT_SEEDED, ModelCaps, validate_request
 from openmj.core.pricing import PriceTable
-from openmj.core.tasks import ErrorCode, Operation, Status, Task, TaskError, TaskRequest, new_task_id
+from openmj.core.tasks import (
+    CANCELLED_MESSAGE,
+    ErrorCode,
+    Operation,
+    Status,
+    Task,
+    TaskError,
+    TaskRequest,
+    new_task_id,
+)
 from openmj.moderation import PromptModerator
 from openmj.net import NetPolicy, UnsafeURLError, check_url
 from openmj.store.repo import ApiKey, OutboxSpec, Repository
@@ -276,7 +285,7 @@ class TaskService:
             task.id,
             Status.CANCELLED,
             ErrorCode.CANCELLED.value,
-            "The task was cancelled by the user",
+            CANCELLED_MESSAGE,
             refund=True,
             outbox=OutboxSpec("cancelled"),
             allowed_from=(Status.PENDING.value, Status.MODAL.value),
@@ -406,7 +415,7 @@ class TaskService:
             task.id,
             Status.CANCELLED,
             ErrorCode.CANCELLED.value,
-            "The task was cancelled by the user",
+            CANCELLED_MESSAGE,
             refund=False,
             outbox=OutboxSpec("cancelled"),
             allowed_from=(Status.MODAL.value,),

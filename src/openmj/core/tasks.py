@@ -108,6 +108,9 @@ class ErrorCode(enum.StrEnum):
     SERVICE_ERROR = "service_error"
 
 
+CANCELLED_MESSAGE = "The task was cancelled by the user"
+
+
 class TaskError(Exception):
     """A rule was broken. `http_status` is the natural status; dialects may render it differently."""
 

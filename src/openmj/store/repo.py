@@ -218,64 +218,53 @@ class Repository:
         queue_cap: int,
         outbox: OutboxSpec | None = None,
     ) -> str:
-        """Reserve credits and insert the pending task in one transaction.
+        """Reserve credits and insert the task in one transaction.
 
         Returns "ok", "insufficient_credits", "too_many_tasks" or "queue_full"; nothing is written
         unless it is "ok".
         """
+        now = time.time()
         try:
-            await self._insert_task(
-                task, priority, max_unfinished=max_unfinished, queue_cap=queue_cap, outbox=outbox
-            )
+            async with self.db.write() as s:
+                await self._admit(
+                    s, task.owner, task.id, task.credits_reserved, now, max_unfinished, queue_cap
+                )
+                row = TaskRow(
+                    id=task.id,
+                    owner=task.owner,
+                    dialect=task.dialect,
+                    operation=task.operation.value,
+                    model=task.model,
+                    status=task.status.value,
+                    progress=task.progress,
+                    prompt=task.prompt,
+                    spec=task.spec,
+                    request=task.request,
+                    speed=task.speed.value,
+                    priority=priority,
+                    seed=task.seed,
+                    parent_id=task.parent_id,
+                    parent_index=task.parent_index,
+                    created_at=task.created_at,
+                    updated_at=now,
+                    results=[],
+                    grid=None,
+                    credits_reserved=task.credits_reserved,
+                    credits_charged=0.0,
+                    user_group=task.user_group,
+                    callback_url=task.callback_url,
+                    cancel_requested=False,
+                    attempts=0,
+                    deadline=task.deadline,
+                    error_code=task.error_code,
+                    error_message=task.error_message,
+                    finished_at=task.finished_at,
+                )
+                s.add(row)
+                self._add_outbox(s, row, outbox, now)
         except _Refused as refused:
             return refused.reason
         return "ok"
-
-    async def _insert_task(
-        self,
-        task: Task,
-        priority: int,
-        *,
-        max_unfinished: int | None,
-        queue_cap: int,
-        outbox: OutboxSpec | None,
-    ) -> None:
-        now = time.time()
-        async with self.db.write() as s:
-            await self._admit(s, task.owner, task.id, task.credits_reserved, now, max_unfinished, queue_cap)
-            row = TaskRow(
-                id=task.id,
-                owner=task.owner,
-                dialect=task.dialect,
-                operation=task.operation.value,
-                model=task.model,
-                status=task.status.value,
-                progress=task.progress,
-                prompt=task.prompt,
-                spec=task.spec,
-                request=task.request,
-                speed=task.speed.value,
-                priority=priority,
-                seed=task.seed,
-                parent_id=task.parent_id,
-                parent_index=task.parent_index,
-                created_at=task.created_at,
-                updated_at=now,
-                results=[],
-                grid=None,
-                credits_reserved=task.credits_reserved,
-                credits_charged=0.0,
-                user_group=task.user_group,
-                callback_url=task.callback_url,
-                cancel_requested=False,
-                attempts=0,
-                deadline=task.deadline,
-                error_code=task.error_code,
-                error_message=task.error_message,
-                finished_at=task.finished_at,
-            )
-            s.add(row)
-            self._add_outbox(s, row, outbox, now)
 
     async def _admit(
         self,
@@ -757,57 +746,28 @@ class Repository:
         """Turn a MODAL task into a pending one: the same limits and credit reservation as
         `insert_task`, in one transaction. Returns "ok", "not_modal", "insufficient_credits",
         "too_many_tasks" or "queue_full"; nothing is written unless it is "ok"."""
+        now = time.time()
         try:
-            await self._activate_modal(
-                task_id,
-                owner,
-                prompt=prompt,
-                spec=spec,
-                request=request,
-                seed=seed,
-                price=price,
-                priority=priority,
-                deadline=deadline,
-                max_unfinished=max_unfinished,
-                queue_cap=queue_cap,
-            )
+            async with self.db.write() as s:
+                row = await s.get(TaskRow, task_id, with_for_update=True)
+                if row is None or row.owner != owner or row.status != Status.MODAL.value:
+                    raise _Refused("not_modal")
+                await self._admit(s, owner, task_id, price, now, max_unfinished, queue_cap)
+                row.status = Status.PENDING.value
+                row.prompt = prompt
+                row.spec = spec
+                row.request = request
+                row.seed = seed
+                row.priority = priority
+                row.credits_reserved = price
+                row.deadline = deadline
+                row.progress = 0
+                # queued from now: an old modal must not jump ahead of tasks submitted meanwhile
+                row.created_at = now
+                row.updated_at = now
         except _Refused as refused:
             return refused.reason
         return "ok"
-
-    async def _activate_modal(
-        self,
-        task_id: str,
-        owner: str,
-        *,
-        prompt: str,
-        spec: dict[str, Any],
-        request: dict[str, Any],
-        seed: int,
-        price: float,
-        priority: int,
-        deadline: float,
-        max_unfinished: int | None,
-        queue_cap: int,
-    ) -> None:
-        now = time.time()
-        async with self.db.write() as s:
-            row = await s.get(TaskRow, task_id, with_for_update=True)
-            if row is None or row.owner != owner or row.status != Status.MODAL.value:
-                raise _Refused("not_modal")
-            await self._admit(s, owner, task_id, price, now, max_unfinished, queue_cap)
-            row.status = Status.PENDING.value
-            row.prompt = prompt
-            row.spec = spec
-            row.request = request
-            row.seed = seed
-            row.priority = priority
-            row.credits_reserved = price
-            row.deadline = deadline
-            row.progress = 0
-            # queued from now: an old modal must not jump ahead of tasks submitted meanwhile
-            row.created_at = now
-            row.updated_at = now
 
 
 class _Refused(Exception):
