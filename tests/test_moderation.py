@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from openmj.moderation import (
     split_entries,
     to_bgr,
 )
+from tests.measure import cpu_seconds, lines_executed
 
 DEFAULT = PromptModerator()
 
@@ -164,15 +163,6 @@ def test_bad_plain_entries_are_refused(entry: str) -> None:
         PromptModerator(extra=[entry])
 
 
-def _best(fn: Callable[[], object], repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 @pytest.mark.parametrize(
     "unit",
     [
@@ -186,14 +176,18 @@ def _best(fn: Callable[[], object], repeat: int = 5) -> float:
 )
 def test_check_is_linear(unit: str) -> None:
     m = PromptModerator(extra=["re:\\bn[\\W_]{0,3}u[\\W_]{0,3}d[\\W_]{0,3}e\\b", "re:a{0,32}b", "裸体"])
-    small = (unit * (1_000 // len(unit) + 1))[:1_000]
-    large = (unit * (10_000 // len(unit) + 1))[:10_000]
-    assert m.check(large).allowed
-    t_small = _best(lambda: m.check(small))
-    t_large = _best(lambda: m.check(large))
-    # linear: about 10x; a quadratic check would be about 100x
-    assert t_large < 30 * t_small + 0.002, (t_small, t_large)
-    assert t_large < 0.5
+
+    def text(length: int) -> str:
+        return (unit * (length // len(unit) + 1))[:length]
+
+    assert m.check(text(10_000)).allowed
+    # counted work: 10× the text is about 10× the Python lines; a quadratic check would be 100×
+    small, large = (lines_executed(lambda t=t: m.check(t)) for t in (text(1_000), text(10_000)))
+    assert large <= 20 * small, (small, large)
+    # CPU time, for what runs inside C (the regexes): linear 16×, quadratic 256× (tests/measure.py)
+    texts = text(1_000), text(16_000)
+    t_small, t_large = cpu_seconds([lambda t=t: m.check(t) for t in texts], rounds=5)
+    assert t_large < 64 * max(t_small, 50e-6), (t_small, t_large)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,24 +1,16 @@
-"""Pathological inputs stay linear (issue 3 item 5), measured so that a loaded machine cannot fail it.
-
-Two checks per case. The first counts work, not time: the Python lines the parser executes, which
-are the same on every machine and under any load. Lines do not see work done inside one C call
-(a slice, a regex), so the second times the parse with `time.thread_time()`, which only counts this
-thread's CPU (not the time other processes hold the core), gc off, small and large runs interleaved.
+"""Pathological inputs stay linear (issue 3 item 5), measured so that a loaded machine cannot fail it:
+by the Python lines the parser runs, and by its CPU time for what happens inside C (tests/measure.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import sys
-import time
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
 
 import pytest
 
 from openmj.core.prompt import PromptError, parse
+from tests.measure import cpu_seconds, lines_executed
 
 IMG = "https://cdn.example.com/a.png"
 
@@ -49,55 +41,22 @@ def _parse(text: str, version: str) -> None:
         parse(text, version)
 
 
-def _lines(text: str, version: str) -> int:
-    """Python lines executed by one parse (after a warm-up, so caches are filled)."""
-    _parse(text, version)
-    count = 0
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal count
-        count += event == "line"
-        return local
-
-    previous = sys.gettrace()  # a coverage tool's tracer, if any, is put back afterwards
-    sys.settrace(lambda frame, event, arg: local)
-    try:
-        _parse(text, version)
-    finally:
-        sys.settrace(previous)
-    return count
-
-
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("version", ["7", "6"])
 def test_linear_in_work(name: str, version: str) -> None:
     make = CASES[name]
-    small, large = _lines(make(250), version), _lines(make(2_000), version)
+    texts = make(250), make(2_000)
+    small, large = (lines_executed(lambda t=t: _parse(t, version)) for t in texts)
     # 8× the input: linear work is 8× the lines, quadratic 64×; the count has no noise, so 16 is ample
     assert large <= 16 * small, f"{name}: {small} -> {large} lines (x{large / small:.1f})"
-
-
-def _cpu_seconds(texts: list[str], version: str, rounds: int = 3) -> list[float]:
-    """Best CPU time of each text over `rounds`, the texts interleaved so drift hits all alike."""
-    best = [float("inf")] * len(texts)
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for i, text in enumerate(texts):
-                start = time.thread_time()
-                _parse(text, version)
-                best[i] = min(best[i], time.thread_time() - start)
-    finally:
-        gc.enable()
-    return best
 
 
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("version", ["7", "6"])
 def test_linear_in_cpu_time(name: str, version: str) -> None:
     make = CASES[name]
-    small, large = _cpu_seconds([make(2_000), make(32_000)], version)
+    texts = make(2_000), make(32_000)
+    small, large = cpu_seconds([lambda t=t: _parse(t, version) for t in texts])
     # 16× the input: linear is about 16× the time, quadratic 256×; 64 leaves 4× for caches and noise.
     # Tiny timings are all noise; compare against a floor of 50 µs.
     ratio = large / max(small, 50e-6)
