@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,6 @@ from tests.net.net_loopback import (
     JPEG,
     PNG,
     LoopbackServer,
-    make_tls_context,
 )
 
 DEV = NetPolicy(allow_private=True, timeout=5.0)  # loopback reachable: exercises everything else
@@ -164,7 +162,7 @@ def test_declared_too_large_refused_without_reading(server: LoopbackServer) -> N
     err = failure(server.url("/big-declared"))
     assert err.code == "too_large"
     assert str(BIG) in err.message
-    assert time.monotonic() - start < 2  # the server hangs after the headers
+    assert time.monotonic() - start < 2.5  # the server hangs 3 s after the headers
 
 
 @pytest.mark.parametrize("path", ["/big-chunked", "/big-close"])
@@ -197,14 +195,14 @@ def test_pixel_cap_boundary(server: LoopbackServer) -> None:
 def test_slow_headers_time_out(server: LoopbackServer) -> None:
     start = time.monotonic()
     assert failure(server.url("/slow"), NetPolicy(allow_private=True, timeout=0.5)).code == "timeout"
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 2.5  # the 0.5 s limit, not the server's answer at 3 s
 
 
 def test_trickling_body_times_out_in_total(server: LoopbackServer) -> None:
     # every byte arrives well within any per-read timeout; only the total limit stops it
     start = time.monotonic()
     assert failure(server.url("/trickle"), NetPolicy(allow_private=True, timeout=0.5)).code == "timeout"
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 2.5  # the whole body would take 7 s to trickle in
 
 
 def test_connection_refused() -> None:
@@ -361,16 +359,6 @@ def test_redirect_hop_is_resolved_again(server: LoopbackServer, monkeypatch: pyt
 
 
 # --- https: SNI and certificate checked against the name, not the pinned IP ----------------------
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopbackServer, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not available")
-    ctx, ca = make_tls_context(tmp_path_factory.mktemp("tls"), "localhost")
-    srv = LoopbackServer(tls=ctx).start()
-    yield srv, ca
-    srv.stop()
 
 
 def test_https_sni_and_verification(tls_server: tuple[LoopbackServer, Path]) -> None:

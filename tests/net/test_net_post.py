@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from openmj.net import DeliveryResult, NetPolicy, guard, post_json
-from tests.net.net_loopback import LoopbackServer, make_tls_context
+from tests.net.net_loopback import LoopbackServer
 
 DEV = NetPolicy(allow_private=True)
 STRICT = NetPolicy()
@@ -78,14 +77,15 @@ def test_redirect_with_odd_location_is_still_just_a_redirect(server: LoopbackSer
 def test_timeout(server: LoopbackServer) -> None:
     result = post(server.url("/hook-slow"), timeout=0.5)
     assert (result.ok, result.status, result.code) == (False, None, "timeout")
-    assert 0.4 < result.elapsed < 1.5
+    # ended by the 0.5 s limit, long before the server's answer at 3 s (room for a loaded machine)
+    assert 0.4 < result.elapsed < 2.5
 
 
 def test_trickling_response_times_out_in_total(server: LoopbackServer) -> None:
     # each byte arrives well within any per-read timeout; only the total limit stops it
     result = post(server.url("/hook-trickle"), timeout=0.5)
     assert (result.ok, result.code) == (False, "timeout")
-    assert result.elapsed < 1.5
+    assert result.elapsed < 2.5  # the whole answer would take over 5 s to trickle in
 
 
 def test_connection_refused_does_not_raise() -> None:
@@ -137,16 +137,6 @@ def test_address_checked_at_delivery(server: LoopbackServer, monkeypatch: pytest
     result = post(f"https://hooks.example.com:{server.port}/hook", STRICT)
     assert (result.ok, result.code) == (False, "blocked_address")
     assert server.log == []
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopbackServer, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not available")
-    ctx, ca = make_tls_context(tmp_path_factory.mktemp("tls"), "localhost")
-    srv = LoopbackServer(tls=ctx).start()
-    yield srv, ca
-    srv.stop()
 
 
 def test_https_delivery(tls_server: tuple[LoopbackServer, Path]) -> None:
