@@ -1,15 +1,14 @@
-"""A loopback HTTP server that serves test images (and records every request it gets)."""
+"""Test pictures, and a loopback server (tests/loopback.py) that serves them and logs every request."""
 
 from __future__ import annotations
 
 import io
 import struct
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
+
+from tests.loopback import Handler, Loopback, Seen
 
 
 def png(image: Image.Image) -> bytes:
@@ -42,6 +41,25 @@ def pattern(size: tuple[int, int] = (300, 200), seed: int = 0) -> Image.Image:
     return Image.fromarray(arr)
 
 
+def drawing(kind: str = "buttocks") -> Image.Image:
+    """Crude synthetic drawings (flat shapes, blurred). We cannot ship real explicit images;
+    these happen to be classified by NudeNet's model, which is enough to exercise the decision."""
+    if kind == "buttocks":
+        im = Image.new("RGB", (320, 320), (200, 200, 200))
+        d = ImageDraw.Draw(im)
+        d.ellipse((20, 80, 170, 260), fill=(225, 175, 145))
+        d.ellipse((150, 80, 300, 260), fill=(225, 175, 145))
+        d.line((160, 90, 160, 250), fill=(150, 100, 90), width=4)
+        return im.filter(ImageFilter.GaussianBlur(5))
+    if kind == "belly":
+        im = Image.new("RGB", (320, 320), (60, 90, 120))
+        d = ImageDraw.Draw(im)
+        d.rectangle((60, 0, 260, 320), fill=(230, 180, 150))
+        d.ellipse((150, 150, 170, 170), fill=(150, 100, 90))
+        return im.filter(ImageFilter.GaussianBlur(6))
+    raise ValueError(kind)
+
+
 def bomb_png(width: int = 60000, height: int = 60000) -> bytes:
     """A tiny file that claims a huge image (a decompression bomb)."""
 
@@ -53,44 +71,27 @@ def bomb_png(width: int = 60000, height: int = 60000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-class ImageServer:
+class ImageServer(Loopback):
+    """Serves `files` by path (anything else is a 404); `requests` lists the paths asked for."""
+
     def __init__(self, files: dict[str, tuple[bytes, str]] | None = None) -> None:
+        super().__init__()
         self.files: dict[str, tuple[bytes, str]] = dict(files or {})
-        self.requests: list[str] = []
-        outer = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    @property
+    def requests(self) -> list[str]:
+        return self.paths()
 
-            def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                body, ctype = outer.files.get(self.path.split("?")[0], (b"", ""))
-                if not ctype:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        class Quiet(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # clients that stop reading (size limits) reset the connection: expected
-
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def answer(self, handler: Handler, seen: Seen) -> int:
+        body, ctype = self.files.get(seen.path.split("?")[0], (b"", ""))
+        if not ctype:
+            return handler.send(404)
+        return handler.send(200, body, ctype)
 
     def add(self, path: str, data: bytes, ctype: str = "image/png") -> str:
         self.files[path] = (data, ctype)
         return self.url(path)
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
     def close(self) -> None:
-        self.httpd.shutdown()
+        self.stop()

@@ -10,9 +10,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -21,6 +21,37 @@ from openmj.app import create_app
 from openmj.config import Settings
 
 TEST_SECRET = "test-secret-key"
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.05, what: str = "") -> T:
+    """Call `predicate` every `interval` seconds until it returns something truthy, and return that.
+
+    The one poll loop of the suite: `timeout` is a safety net for a broken build, never the thing a
+    test measures, so it can be generous; a test that needs "not before" asserts that separately.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+async def await_until(
+    predicate: Callable[[], Awaitable[T]], timeout: float = 60, interval: float = 0.05, what: str = ""
+) -> T:
+    """`wait_until` for code on an event loop: the predicate is awaited, the loop is not blocked."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what or predicate}")
+        await asyncio.sleep(interval)
 
 
 def free_port() -> int:
@@ -88,18 +119,16 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
 
 
-def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> None:
+    def healthy() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not healthy after {timeout}s")
+            return False
+
+    wait_until(healthy, timeout, 0.1, f"{url} to be healthy")
 
 
 class ServerProcess:

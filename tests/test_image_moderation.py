@@ -8,23 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
-from tests.images import ImageServer, png
+from tests.images import ImageServer, drawing, png
 from tests.live import LiveServer, make_settings
 
 pytestmark = pytest.mark.timeout(300)
 pytest.importorskip("nudenet")
-
-
-def drawing() -> Image.Image:
-    """A crude blurred drawing that NudeNet's model classifies as exposed (see test_moderation.py)."""
-    im = Image.new("RGB", (320, 320), (200, 200, 200))
-    d = ImageDraw.Draw(im)
-    d.ellipse((20, 80, 170, 260), fill=(225, 175, 145))
-    d.ellipse((150, 80, 300, 260), fill=(225, 175, 145))
-    d.line((160, 90, 160, 250), fill=(150, 100, 90), width=4)
-    return im.filter(ImageFilter.GaussianBlur(5))
 
 
 @pytest.fixture(scope="module")

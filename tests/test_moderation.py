@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from openmj.moderation import (
     DEFAULT_WORDS,
@@ -23,6 +23,7 @@ from openmj.moderation import (
     split_entries,
     to_bgr,
 )
+from tests.images import drawing as _drawing
 from tests.measure import cpu_seconds, lines_executed
 
 DEFAULT = PromptModerator()
@@ -192,25 +193,6 @@ def test_check_is_linear(unit: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # images
-
-
-def _drawing(kind: str) -> Image.Image:
-    """Crude synthetic drawings (flat shapes, blurred). We cannot ship real explicit images;
-    these happen to be classified by NudeNet's model, which is enough to exercise the decision."""
-    if kind == "buttocks":
-        im = Image.new("RGB", (320, 320), (200, 200, 200))
-        d = ImageDraw.Draw(im)
-        d.ellipse((20, 80, 170, 260), fill=(225, 175, 145))
-        d.ellipse((150, 80, 300, 260), fill=(225, 175, 145))
-        d.line((160, 90, 160, 250), fill=(150, 100, 90), width=4)
-        return im.filter(ImageFilter.GaussianBlur(5))
-    if kind == "belly":
-        im = Image.new("RGB", (320, 320), (60, 90, 120))
-        d = ImageDraw.Draw(im)
-        d.rectangle((60, 0, 260, 320), fill=(230, 180, 150))
-        d.ellipse((150, 150, 170, 170), fill=(150, 100, 90))
-        return im.filter(ImageFilter.GaussianBlur(6))
-    raise ValueError(kind)
 
 
 def _noise(seed: int, size: tuple[int, int] = (512, 512)) -> Image.Image:
