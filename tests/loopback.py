@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Loopback:
                 self.active -= 1
 
     # ------------------------------------------------------------------ life
-    def start(self) -> Loopback:
+    def start(self) -> Self:
         outer = self
 
         class Server(ThreadingHTTPServer):
@@ -131,7 +131,7 @@ class Loopback:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> Loopback:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
