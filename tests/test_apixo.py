@@ -460,13 +460,13 @@ def test_rate_limit_is_429(api_server: LiveServer) -> None:
     assert int(r.headers["Retry-After"]) >= 1
 
 
-def test_model_not_allowed_is_403_and_too_large_is_400(api_server: LiveServer, api: httpx.Client) -> None:
+def test_model_not_allowed_is_403_and_too_large_is_413(api_server: LiveServer, api: httpx.Client) -> None:
     evolink_only = api_server.client(api_server.create_key(credits=100, models=["mj-v7"]))
     assert "midjourney" in fails(evolink_only.post(GEN, json=SPEC_REQUESTS[1][1]), 403)
     assert task_count(evolink_only) == 0
     before = task_count(api)
     big = {"input": {"mode": "text-to-image", "prompt": "a" * 2_000_000}}
-    assert "too large" in fails(api.post(GEN, json=big), 400)
+    assert "too large" in fails(api.post(GEN, json=big), 413)
     assert task_count(api) == before
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmj import __version__
@@ -27,6 +28,7 @@ from openmj.dialects.common import Context
 from openmj.dialects.errors import register, render_error
 from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
+from openmj.jsonwire import JSONResponse
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
 from openmj.moderation import PromptModerator, image_moderator_from_env
@@ -114,7 +116,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         finally:
             await _stop(runtime)
 
-    app = FastAPI(title="openmj", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="openmj",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        default_response_class=JSONResponse,
+        # Starlette's own slash redirect copies the request's Host into Location; ours is relative
+        redirect_slashes=False,
+    )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for dialect in (evolink, kie, apixo, mjproxy):
@@ -145,6 +156,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (moved := _slash_twin(app, request)) is not None:
+            return RedirectResponse(moved, status_code=307)
         code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INVALID_REQUEST
         te = TaskError(code, str(exc.detail), exc.status_code)
         return render_error(request.url.path, te)
@@ -200,6 +213,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _slash_twin(app: FastAPI, request: Request) -> str | None:
+    """The relative URL of the route this path names with its trailing slash added or removed,
+    or None. Relative, so a forged Host header can never choose where a client is sent."""
+    path = request.url.path
+    if path == "/":
+        return None
+    twin = path[:-1] if path.endswith("/") else path + "/"
+    scope = {**request.scope, "path": twin}
+    if not any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+        return None
+    query = request.url.query
+    return twin + (f"?{query}" if query else "")
 
 
 def callback_renderers(context: Context) -> dict[str, Renderer]:

@@ -23,13 +23,13 @@ import contextlib
 import hashlib
 import hmac
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openmj import jsonwire
 from openmj.core.tasks import Status, Task
 from openmj.net import NetPolicy, post_json
 from openmj.store.models import OutboxRow
@@ -146,8 +146,9 @@ def event_rank(event: str) -> tuple[int, int]:
 
 
 def encode_body(body: dict[str, Any] | list[Any]) -> bytes:
-    # compact and UTF-8 (not \u escapes): what the receiver hashes is exactly what we send
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    # compact and UTF-8 (not \u escapes): what the receiver hashes is exactly what we send; a
+    # string that cannot be encoded is scrubbed rather than abandoning the callback
+    return jsonwire.dumps(body)
 
 
 class CallbackDeliverer:

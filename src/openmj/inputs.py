@@ -14,28 +14,10 @@ from PIL import Image
 
 from openmj.core.tasks import ErrorCode, Task, TaskError
 from openmj.engines.base import EngineJob
+from openmj.image_errors import fetch_error
 from openmj.media.storage import MediaStore
 from openmj.media.style_codes import style_image
-from openmj.net import FETCH_ERROR_KINDS, ImageFetchError, NetPolicy, fetch_image
-
-_KIND_CODES = {
-    "too_large": ErrorCode.IMAGE_TOO_LARGE,
-    "unsupported_format": ErrorCode.UNSUPPORTED_FORMAT,
-    "bad_url": ErrorCode.INVALID_IMAGE_URL,
-}
-
-
-def fetch_error(url: str, exc: ImageFetchError) -> TaskError:
-    kind = FETCH_ERROR_KINDS.get(exc.code, "bad_url")
-    short = url if len(url) <= 120 else url[:117] + "..."
-    if short.startswith("data:"):
-        short = short[:40] + "..."
-    what = {"too_large": "is too large", "unsupported_format": "has an unsupported format"}.get(
-        kind, "could not be downloaded"
-    )
-    return TaskError(
-        _KIND_CODES.get(kind, ErrorCode.IMAGE_PROCESSING), f"Image {short} {what}: {exc.message}", 400
-    )
+from openmj.net import ImageFetchError, NetPolicy, fetch_image
 
 
 class InputResolver:

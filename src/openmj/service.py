@@ -28,8 +28,17 @@ from openmj.core.tasks import (
     TaskRequest,
     new_task_id,
 )
+from openmj.image_errors import fetch_error
 from openmj.moderation import PromptModerator
-from openmj.net import NetPolicy, UnsafeURLError, check_url
+from openmj.net import (
+    ImageFetchError,
+    NetPolicy,
+    UnsafeURLError,
+    check_url,
+    decode_data_uri,
+    is_data_uri,
+    probe_image,
+)
 from openmj.store.repo import ApiKey, OutboxSpec, Repository
 
 log = logging.getLogger("openmj.service")
@@ -42,6 +51,7 @@ MEDIA_LIFETIME = {
     "mjproxy": 15 * 24 * 3600,  # no provider rule; relays poll and re-host quickly
 }
 DEFAULT_ESTIMATE_SECONDS = 30.0
+MAX_TASK_ID = 128
 
 
 @dataclass(frozen=True)
@@ -206,8 +216,9 @@ class TaskService:
             u for u in (refs.get("oref"), opts.get("image_url"), (opts.get("mask") or {}).get("url")) if u
         ]
         for url in urls:
-            if url.startswith("data:"):
-                continue  # decoded and checked when fetched
+            if is_data_uri(url):
+                self._check_inline_image(url)
+                continue
             try:
                 check_url(url, self.net)
             except UnsafeURLError as exc:
@@ -218,6 +229,15 @@ class TaskService:
                     400,
                     param="prompt",
                 ) from exc
+
+    def _check_inline_image(self, uri: str) -> None:
+        """An image sent in the request: refuse now, by its header, what the worker would refuse
+        (not an image, too many pixels, a side too long, too thin a shape); decoded later."""
+        try:
+            data, _ = decode_data_uri(uri, self.net)
+            probe_image(data, self.net)
+        except ImageFetchError as exc:
+            raise fetch_error(uri, exc) from exc
 
     @staticmethod
     def _resolve_random_styles(spec: dict[str, Any]) -> None:
@@ -245,13 +265,15 @@ class TaskService:
 
     # ------------------------------------------------------------------ read
     async def get(self, key: ApiKey, task_id: str) -> Task:
-        task = await self.repo.get_task(task_id)
+        # ids are ~30 characters; a longer one cannot exist, so spare the database the look-up
+        task = await self.repo.get_task(task_id) if len(task_id) <= MAX_TASK_ID else None
         if task is None or task.owner != key.id:  # another key's task is a 404, never a 403
             raise TaskError(ErrorCode.NOT_FOUND, f"Task not found: {task_id}", 404)
         return task
 
     async def get_many(self, key: ApiKey, ids: Sequence[str]) -> list[Task]:
-        return await self.repo.get_tasks(list(dict.fromkeys(ids)), owner=key.id)
+        wanted = [i for i in dict.fromkeys(ids) if len(i) <= MAX_TASK_ID]
+        return await self.repo.get_tasks(wanted, owner=key.id)
 
     async def list(self, key: ApiKey, **filters: Any) -> tuple[list[Task], int]:
         return await self.repo.list_tasks(key.id, **filters)

@@ -432,7 +432,7 @@ def test_decode_garbage_only_raises_image_fetch_error(magic: bytes, tail: bytes)
     try:
         im = decode_image(magic + tail, DEV)
     except ImageFetchError as exc:
-        assert exc.code in {"unsupported_format", "too_many_pixels"}
+        assert exc.code in {"unsupported_format", "too_many_pixels", "bad_dimensions"}
     else:
         assert im.mode in ("RGB", "RGBA")
 
@@ -447,5 +447,6 @@ def test_error_kinds_table_is_complete() -> None:
         "too_large",
         "unsupported_format",
         "too_many_pixels",
+        "bad_dimensions",
         "not_found",
     }

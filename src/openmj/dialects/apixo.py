@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import apixo_prompt
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
 from openmj.dialects.common import Context, authenticate, ctx, parse_model, read_json, result_urls
+from openmj.jsonwire import JSONResponse
 from openmj.net import UnsafeURLError, check_url
 
 DIALECT = "apixo"
@@ -31,12 +31,12 @@ router = APIRouter(prefix="/api/v1")
 
 # --------------------------------------------------------------------------- errors
 
-#: core codes whose natural HTTP status is not APIXO's (§3.5: 400 401 402 403 404 429 500 503)
+#: core codes whose natural HTTP status is not APIXO's (§3.5: 400 401 402 403 404 429 500 503,
+#: plus 413 for a body over the size limit, in the same envelope)
 _STATUS: dict[ErrorCode, int] = {
     ErrorCode.KEY_DISABLED: 401,
     ErrorCode.KEY_EXPIRED: 401,
     ErrorCode.CONTENT_POLICY: 403,
-    ErrorCode.REQUEST_TOO_LARGE: 400,
 }
 _MESSAGES = {
     400: "Invalid request",
@@ -44,6 +44,7 @@ _MESSAGES = {
     402: "Insufficient credits",
     403: "Forbidden",
     404: "Not found",
+    413: "Payload too large",
     429: "Rate limit exceeded",
     500: "Internal server error",
     503: "Service unavailable",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from openmj import jsonwire
 from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError
 from openmj.media.signing import UrlSigner
 from openmj.net import NetPolicy
@@ -51,9 +51,9 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise TaskError(ErrorCode.INVALID_REQUEST, "The request body is empty; send a JSON object", 400)
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TaskError(ErrorCode.INVALID_REQUEST, f"Malformed JSON body: {exc}", 400) from exc
+        return jsonwire.loads(raw)
+    except jsonwire.JsonRefused as exc:
+        raise TaskError(ErrorCode.INVALID_REQUEST, exc.message, 400) from exc
 
 
 def parse_model(cls: type[M], data: Any) -> M:

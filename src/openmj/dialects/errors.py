@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from fastapi.responses import JSONResponse
-
 from openmj.core.tasks import TaskError
+from openmj.jsonwire import JSONResponse
 
 Renderer = Callable[[TaskError], JSONResponse]
 _RENDERERS: list[tuple[re.Pattern[str], Renderer]] = []

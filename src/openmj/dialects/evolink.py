@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import evolink_prompt
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
 from openmj.dialects.common import Context, authenticate, ctx, media_url, parse_model, read_json, result_urls
+from openmj.jsonwire import JSONResponse
 from openmj.media.signing import UrlSigner
 from openmj.net import UnsafeURLError, check_url
 
@@ -23,6 +23,7 @@ DIALECT = "evolink"
 MAX_PROMPT = 8192  # seed 000: prompt maxLength 8192
 MAX_CALLBACK_URL = 2048  # seed 000: "URL length must not exceed 2048 characters"
 MAX_BATCH = 50
+MAX_PAGE = 1_000_000  # 20 million tasks at 20 a page; beyond that an offset only overflows SQL
 
 router = APIRouter()
 
@@ -457,10 +458,10 @@ async def list_tasks(
         )
     if type is not None and type not in _TYPE_FILTER:
         raise TaskError(ErrorCode.INVALID_PARAMETERS, f"Invalid type filter '{type}'", 400, param="type")
-    if page < 1 or not 1 <= page_size <= 100:
+    if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= 100:
         raise TaskError(
             ErrorCode.INVALID_PARAMETERS,
-            "page must be ≥ 1 and page_size between 1 and 100",
+            f"page must be between 1 and {MAX_PAGE} and page_size between 1 and 100",
             400,
             param="page_size",
         )

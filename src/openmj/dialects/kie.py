@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import kie_prompt
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
 from openmj.dialects.common import Context, authenticate, ctx, parse_model, read_json, result_urls
+from openmj.jsonwire import JSONResponse
 from openmj.net import UnsafeURLError, check_url
 
 DIALECT = "kie"
@@ -43,6 +43,9 @@ _CODES: dict[ErrorCode, int] = {
     ErrorCode.INVALID_PARAMETERS: 422,
     ErrorCode.INVALID_PROMPT: 422,
     ErrorCode.INVALID_IMAGE_URL: 422,
+    ErrorCode.IMAGE_TOO_LARGE: 422,
+    ErrorCode.UNSUPPORTED_FORMAT: 422,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_TASKS: 429,
     ErrorCode.QUEUE_FULL: 429,
@@ -50,7 +53,9 @@ _CODES: dict[ErrorCode, int] = {
     ErrorCode.GENERATION_FAILED: 501,
     ErrorCode.SERVICE_ERROR: 500,
 }
-_REAL_HTTP = frozenset({401, 500})  # the only codes that also set the HTTP status (spec §2.6)
+# the codes that also set the HTTP status (spec §2.6: auth and server faults); 413 comes from the
+# body-size guard before the body is read, where a proxy in front would answer 413 as well
+_REAL_HTTP = frozenset({401, 413, 500})
 
 
 def kie_code(err: TaskError) -> int:

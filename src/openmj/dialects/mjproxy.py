@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from openmj.core.operations import VALIDATORS
 from openmj.core.prompt import PromptError, parse
 from openmj.core.tasks import ErrorCode, ImageResult, Operation, Speed, Status, Task, TaskError, TaskRequest
 from openmj.dialects.common import Context, ctx, media_url, parse_model, read_json
+from openmj.jsonwire import JSONResponse
 from openmj.net import ImageFetchError, UnsafeURLError, check_url, decode_data_uri, sniff_format
 from openmj.store.repo import ApiKey
 
@@ -34,6 +35,7 @@ MAX_NOTIFY_URL = 2048  # the callback deliverer's limit (callbacks.MAX_URL_LENGT
 # at submit rather than accepted and silently never called. NZK/TAO accept http.
 NOTIFY_HTTPS_ONLY = True
 LIST_LIMIT = 100  # TAO /mj/task/list: "the latest 100 tasks"
+QUEUE_PAGE = 1000  # /mj/task/queue page size: the default per-key limit of unfinished tasks
 PAN_SCALE = 1.5  # Midjourney pans add ≈ +50 % of the side (spec mj-prompt §13); not user-controllable
 OUTPAINT = {"50": 2.0, "75": 1.5}  # MJ::Outpaint::50 = Zoom Out 2x, ::75 = Zoom Out 1.5x
 MAKE_SQUARE_PCT = "100"  # MJ::Outpaint::100 = Make Square (the Discord button's own id)
@@ -883,16 +885,21 @@ async def list_tasks(request: Request) -> JSONResponse:
 
 
 @api.get("/task/queue")
-async def queue(request: Request) -> JSONResponse:
-    """NZK: the tasks still waiting or running (this key's)."""
+async def queue(request: Request, page: int = 1, pageSize: int = QUEUE_PAGE) -> JSONResponse:  # noqa: N803
+    """NZK: the tasks still waiting or running (this key's), oldest first. Paged: `page` (from 1)
+    and `pageSize` (up to 1000); the whole count is in the X-Total-Count header."""
     key = await _authenticate(request)
-    service = ctx(request).service
-    waiting: list[Task] = []
-    for status in (Status.PROCESSING, Status.PENDING):
-        tasks, _ = await service.list(key, status=status.value, limit=LIST_LIMIT)
-        waiting += tasks
+    if not 1 <= page <= 1_000_000 or not 1 <= pageSize <= QUEUE_PAGE:
+        raise _invalid(f"page must be 1 or more and pageSize between 1 and {QUEUE_PAGE}", "pageSize")
+    tasks, total = await ctx(request).service.list(
+        key,
+        statuses=(Status.PROCESSING.value, Status.PENDING.value),
+        oldest_first=True,
+        limit=pageSize,
+        offset=(page - 1) * pageSize,
+    )
     context = ctx(request)
-    return JSONResponse([render(context, t) for t in sorted(waiting, key=lambda t: t.created_at)])
+    return JSONResponse([render(context, t) for t in tasks], headers={"X-Total-Count": str(total)})
 
 
 @api.post("/task/{task_id}/cancel")

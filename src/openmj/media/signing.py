@@ -27,8 +27,14 @@ class UrlSigner:
     def verify(
         self, path: str, exp: str | None, kid: str | None, sig: str | None, now: float | None = None
     ) -> bool:
-        if not exp or not kid or not sig or not exp.isdigit():
+        if not exp or not kid or not sig or not _canonical_digits(exp):
             return False
         if int(exp) < (now if now is not None else time.time()):
             return False
         return hmac.compare_digest(self._sig(path, int(exp), kid), sig)
+
+
+def _canonical_digits(text: str) -> bool:
+    """ASCII digits as `sign` writes them: no sign, no leading zero, no full-width digits (which
+    `str.isdigit` and `int` accept) and no more digits than a Unix time needs."""
+    return text.isascii() and text.isdigit() and len(text) <= 12 and (text == "0" or text[0] != "0")

@@ -8,11 +8,13 @@
 from openmj.net.fetch import (
     FETCH_ERROR_KINDS,
     ImageFetchError,
+    check_dimensions,
     decode_data_uri,
     decode_image,
     fetch_bytes,
     fetch_image,
     is_data_uri,
+    probe_image,
     sniff_format,
 )
 from openmj.net.guard import (
@@ -34,6 +36,7 @@ __all__ = [
     "Target",
     "UnsafeURLError",
     "blocked_reason",
+    "check_dimensions",
     "check_url",
     "decode_data_uri",
     "decode_image",
@@ -42,6 +45,7 @@ __all__ = [
     "is_data_uri",
     "parse_legacy_ipv4",
     "post_json",
+    "probe_image",
     "resolve_target",
     "sniff_format",
 ]

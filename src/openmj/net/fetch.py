@@ -14,6 +14,7 @@ import re
 import urllib.parse
 
 import httpx
+import numpy as np
 from PIL import Image
 
 from openmj.net.guard import NetPolicy, UnsafeURLError, resolve_target
@@ -30,6 +31,7 @@ FETCH_ERROR_KINDS: dict[str, str] = {
     "timeout": "bad_url",  # the whole fetch took longer than policy.timeout
     "too_large": "too_large",  # more than policy.max_bytes
     "too_many_pixels": "too_large",  # width * height over policy.max_pixels (decompression bomb)
+    "bad_dimensions": "too_large",  # a side over policy.max_side, or a shape beyond policy.max_aspect
     "unsupported_format": "unsupported_format",  # not PNG/JPEG/WebP/GIF, or corrupt
 }
 
@@ -194,8 +196,60 @@ _EXIF_TRANSPOSE = {
 }
 
 
+def check_dimensions(width: int, height: int, policy: NetPolicy) -> None:
+    """Refuse an image by its header alone: too many pixels, a side too long, too thin a shape."""
+    if width < 1 or height < 1:
+        raise ImageFetchError("bad_dimensions", f"image is {width}x{height}: it has no pixels")
+    if width * height > policy.max_pixels:
+        raise ImageFetchError(
+            "too_many_pixels",
+            f"image is {width}x{height} = {width * height} pixels; the limit is {policy.max_pixels}",
+        )
+    if max(width, height) > policy.max_side:
+        raise ImageFetchError(
+            "bad_dimensions", f"image is {width}x{height}; no side may exceed {policy.max_side} pixels"
+        )
+    if max(width, height) / min(width, height) > policy.max_aspect:
+        raise ImageFetchError(
+            "bad_dimensions",
+            f"image is {width}x{height}; its aspect ratio may not exceed {policy.max_aspect:g}:1",
+        )
+
+
+def probe_image(data: bytes, policy: NetPolicy) -> tuple[str, int, int]:
+    """(format, width, height) from the header only, with the checks of `check_dimensions`:
+    what submit can refuse at once when the bytes are in the request (data: URIs, base64)."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageFetchError("unsupported_format", "not a PNG, JPEG, WebP or GIF image")
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            width, height = im.size
+    except Exception as exc:
+        raise ImageFetchError("unsupported_format", f"cannot read the {fmt} image: {exc}") from None
+    check_dimensions(width, height, policy)
+    return fmt, width, height
+
+
+#: modes whose samples are wider than 8 bits (16-bit PNG, 32-bit integer or float TIFF-likes)
+_WIDE_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Frame 0 as RGB, or RGBA when the image has transparency. Palette, CMYK, grey, 1-bit and
+    16-bit images are converted here, so a model never sees an unusual mode."""
+    if im.mode in _WIDE_MODES:
+        # Pillow's own I;16 → RGB conversion clips at 255 (a white picture): scale to 8 bits
+        wide = np.asarray(im.convert("F") if im.mode != "F" else im, dtype=np.float32)
+        peak = 65535.0 if im.mode.startswith("I;16") else max(float(np.nanmax(wide)), 1.0)
+        grey = np.clip(np.nan_to_num(wide) * (255.0 / peak), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    return im.convert("RGBA" if has_alpha else "RGB")  # decodes frame 0 only
+
+
 def decode_image(data: bytes, policy: NetPolicy) -> Image.Image:
-    """Bytes → a loaded RGB or RGBA image (first frame), checking the pixel count before decoding.
+    """Bytes → a loaded RGB or RGBA image (first frame), checking size and shape before decoding.
 
     Only the sniffed format's decoder is allowed to run, never Pillow's whole plugin zoo.
     """
@@ -204,18 +258,12 @@ def decode_image(data: bytes, policy: NetPolicy) -> Image.Image:
         raise ImageFetchError("unsupported_format", "not a PNG, JPEG, WebP or GIF image")
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as im:  # lazy: reads the header only
-            width, height = im.size
-            if width * height > policy.max_pixels:
-                raise ImageFetchError(
-                    "too_many_pixels",
-                    f"image is {width}x{height} = {width * height} pixels; the limit is {policy.max_pixels}",
-                )
+            check_dimensions(*im.size, policy)
             try:
                 orientation = int(im.getexif().get(0x0112, 1))
             except Exception:  # a broken EXIF block is no reason to refuse the picture
                 orientation = 1
-            has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-            out = im.convert("RGBA" if has_alpha else "RGB")  # decodes frame 0 only
+            out = _to_rgb(im)
     except ImageFetchError:
         raise
     except Image.DecompressionBombError as exc:

@@ -47,6 +47,10 @@ class NetPolicy:
     allow_private: bool = False
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    # a decoded image's sides and shape: a 200000×1 PNG has few pixels, but image processors
+    # scale its short side up (CLIP to 224 px: ~10 gigapixels), so sides and aspect are bounded too
+    max_side: int = 16_384
+    max_aspect: float = 16.0  # Midjourney itself goes to 14:1
     timeout: float = 15.0
     max_redirects: int = 3
     allowed_networks: tuple[str, ...] = field(default=())

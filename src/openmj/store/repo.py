@@ -334,15 +334,19 @@ class Repository:
         owner: str,
         *,
         status: str | None = None,
+        statuses: Sequence[str] | None = None,
         operation: str | None = None,
         video: bool | None = None,
         model: str | None = None,
         limit: int = 20,
         offset: int = 0,
+        oldest_first: bool = False,
     ) -> tuple[list[Task], int]:
         conds = [TaskRow.owner == owner]
         if status:
             conds.append(TaskRow.status == status)
+        if statuses:
+            conds.append(TaskRow.status.in_(list(statuses)))
         if operation:
             conds.append(TaskRow.operation == operation)
         if video is not None:
@@ -359,7 +363,13 @@ class Repository:
                 await s.execute(
                     select(TaskRow)
                     .where(*conds)
-                    .order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
+                    .order_by(
+                        *(
+                            (TaskRow.created_at, TaskRow.id)
+                            if oldest_first
+                            else (TaskRow.created_at.desc(), TaskRow.id.desc())
+                        )
+                    )
                     .limit(limit)
                     .offset(offset)
                 )

@@ -58,12 +58,39 @@ def adapter(engine: LocalEngine) -> Iterator[None]:
         engine.reset_variants()
 
 
+def _side(size: Any, name: str, default: int) -> int:
+    value = size.get(name) if isinstance(size, dict) else getattr(size, name, None)
+    return int(value) if value else default
+
+
+def fit_for_encoder(image: Image.Image, processor: Any) -> Image.Image:
+    """The image at exactly the size the adapter's image processor crops to (CLIP: short side 224,
+    centre crop 224×224), resized here, so the processor never scales a big or thin input itself
+    (that is how a 200000×1 picture became a 10-gigapixel array). Same resampling and crop as the
+    processor, so the embedding does not change."""
+    short = _side(getattr(processor, "size", None), "shortest_edge", 224)
+    crop = getattr(processor, "crop_size", None)
+    cw, ch = _side(crop, "width", short), _side(crop, "height", short)
+    rgb = image.convert("RGB")
+    w, h = rgb.size
+    # the long side truncated, as transformers computes it (`int(short * long / short_side)`)
+    size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+    resized = rgb.resize((max(cw, size[0]), max(ch, size[1])), Image.Resampling.BICUBIC)
+    left, top = (resized.width - cw) // 2, (resized.height - ch) // 2
+    return resized.crop((left, top, left + cw, top + ch))
+
+
 def adapter_kwargs(engine: LocalEngine, refs: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`ip_adapter_image` for the three slots and the matching scales (unused slots: scale 0)."""
     blank = Image.new("RGB", (224, 224), (127, 127, 127))
-    prompts = list(extra.get("image_prompts") or extra.get("blend") or [])
-    styles = [img for img, _w in extra.get("sref") or []]
-    omni = extra.get("oref")
+    processor = getattr(engine.pipe, "feature_extractor", None)
+
+    def fit(im: Image.Image) -> Image.Image:
+        return fit_for_encoder(im, processor)
+
+    prompts = [fit(im) for im in extra.get("image_prompts") or extra.get("blend") or []]
+    styles = [fit(img) for img, _w in extra.get("sref") or []]
+    omni = fit(extra["oref"]) if extra.get("oref") is not None else None
     scales: list[Any] = [
         R.image_prompt_scale(refs.get("iw")) if prompts else 0.0,
         style_scale_map(engine.pipe.unet, R.style_scale(refs.get("sw"))) if styles else 0.0,
