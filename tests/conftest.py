@@ -1,4 +1,9 @@
-"""Shared fixtures: the tiny model (built once per session) and real servers on loopback."""
+"""Shared fixtures: the tiny model (built once per session) and real servers on loopback.
+
+`server` runs its worker on the real tiny model (torch): for pixels and model behaviour.
+`fake_server` runs it on tests/fake_engine.py (no torch): for envelopes, queue, credits, callbacks.
+`api_server` has no worker at all: tasks stay where the API puts them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.live import LiveServer, make_settings  # noqa: E402
 
 
@@ -44,6 +50,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_engine) -> Iterator[Li
     """A server with an in-process worker on the tiny model, one per test module."""
     settings = make_settings(tmp_path_factory.mktemp("data"))
     with LiveServer(settings, tiny_engine) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose in-process worker runs the fake engine, one per test module."""
+    settings = make_settings(tmp_path_factory.mktemp("data-fake"))
+    with LiveServer(settings, FakeEngine()) as live:
         yield live
 
 
