@@ -1,4 +1,7 @@
-"""Issue 7: keys, credits (reserve/capture/refund, the race), limits, model access, moderation."""
+"""Issue 7: keys, credits (reserve/capture/refund, the race), limits, model access, moderation.
+
+Tasks that run do so on the fake engine (tests/fake_engine.py): credits and limits, not pictures.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,23 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.live import LiveServer, make_settings
+from tests.fake_engine import FakeEngine
+from tests.helpers import balance
+from tests.helpers import wait_task as wait
+from tests.live import LiveServer, make_settings, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 GEN = "/v1/images/generations"
 FAST_IMAGINE = 8.0  # the default price of a fast imagine (openmj.core.pricing)
 
 
-def balance(client: httpx.Client) -> float:
-    return client.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
-
-
 def ledger_sum(server: LiveServer, key: str) -> float:
     api_key = server.call(server.runtime.service.authenticate(key))
     return server.call(server.runtime.repo.ledger_sum(api_key.id))
-
-
-def wait(client: httpx.Client, task_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = client.get(f"/v1/tasks/{task_id}").json()
-        if body["status"] in ("completed", "failed", "cancelled"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{task_id} did not finish")
 
 
 # --------------------------------------------------------------------------- credits
@@ -96,24 +87,24 @@ def test_cancel_pending_refunds(api_server: LiveServer) -> None:
     assert c.post(f"/v1/tasks/{task['id']}/cancel").status_code == 400
 
 
-def test_cancel_mid_run_stops_the_engine_and_refunds(server: LiveServer) -> None:
-    key = server.create_key(credits=100)
-    c = server.client(key)
-    task = c.post(GEN, json={"model": "mj-v7", "prompt": "a long one --ar 16:9 --q 4 --seed 3"}).json()
-    deadline = time.time() + 60
-    while c.get(f"/v1/tasks/{task['id']}").json()["progress"] < 10 and time.time() < deadline:
-        time.sleep(0.05)
-    t0 = time.time()
-    body = c.post(f"/v1/tasks/{task['id']}/cancel").json()
-    assert body["status"] == "cancelled", body
-    assert time.time() - t0 < 10  # stopped at the next sampler step, not at the end
-    assert balance(c) == 100
-    assert "results" not in body
+def test_cancel_mid_run_stops_the_engine_and_refunds(tmp_path: Path) -> None:
+    engine = FakeEngine(steps=150, step_seconds=0.1)  # 15 s: longer than the cancel call waits
+    with LiveServer(make_settings(tmp_path), engine) as server:
+        key = server.create_key(credits=100)
+        c = server.client(key)
+        task = c.post(GEN, json={"model": "mj-v7", "prompt": "a long one --ar 16:9 --q 4 --seed 3"}).json()
+        wait_until(lambda: c.get(f"/v1/tasks/{task['id']}").json()["progress"] >= 10, 60)
+        body = c.post(f"/v1/tasks/{task['id']}/cancel").json()
+        assert body["status"] == "cancelled", body
+        run = engine.run_for(task["id"])
+        assert run.outcome == "cancelled" and run.done < run.steps  # stopped at a step, not at the end
+        assert balance(c) == 100
+        assert "results" not in body
 
 
-def test_time_out_fails_and_refunds(tmp_path: Path, tiny_engine) -> None:  # noqa: ANN001
+def test_time_out_fails_and_refunds(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, task_timeout_seconds=1.0)
-    with LiveServer(settings, tiny_engine) as srv:
+    with LiveServer(settings, FakeEngine(steps=100, step_seconds=0.1)) as srv:  # a 10 s job
         c = srv.client(srv.create_key(credits=50))
         task = c.post(GEN, json={"model": "mj-v7", "prompt": "slow --ar 16:9 --q 4"}).json()
         done = wait(c, task["id"])
@@ -122,7 +113,8 @@ def test_time_out_fails_and_refunds(tmp_path: Path, tiny_engine) -> None:  # noq
         assert balance(c) == 50
 
 
-def test_completed_task_is_charged_once(server: LiveServer) -> None:
+def test_completed_task_is_charged_once(fake_server: LiveServer) -> None:
+    server = fake_server
     key = server.create_key(credits=100)
     c = server.client(key)
     task = c.post(GEN, json={"model": "mj-v7", "prompt": "a hill --seed 1"}).json()
