@@ -13,10 +13,12 @@ about pixels or the model's behaviour belongs on the real tiny engine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +80,8 @@ class FakeEngine:
         self.runs: list[FakeRun] = []
         self.loaded = False
         self._lock = threading.Lock()  # one job at a time, as LocalEngine does per device
+        self._go = threading.Event()
+        self._go.set()
 
     def load(self) -> None:
         self.loaded = True
@@ -95,6 +99,8 @@ class FakeEngine:
             with self._lock:
                 control.check()  # cancelled while it waited for the engine
                 for i in range(self.steps):
+                    while not self._go.wait(0.01):  # held: still stoppable
+                        control.check()
                     time.sleep(self.step_seconds)
                     control.report((i + 1) / self.steps)
                     control.check()
@@ -111,6 +117,15 @@ class FakeEngine:
         if mark:  # engines/local/operations.py marks every output the same way
             result.images = [watermark(im, mark) for im in result.images]
         return result
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Jobs make no step while inside: a test can rely on a task being unfinished."""
+        self._go.clear()
+        try:
+            yield
+        finally:
+            self._go.set()
 
     def run_for(self, task_id: str) -> FakeRun:
         """The last run of a task (raises if the engine never ran it)."""

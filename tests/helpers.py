@@ -41,11 +41,16 @@ def wait_task(client: httpx.Client, task_id: str, timeout: float = 180) -> dict[
     return wait_until(finished, timeout, 0.05, f"task {task_id} to finish")
 
 
-def run(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    """Submit, wait, and expect it completed."""
-    done = wait_task(client, submit(client, body)["id"])
+def wait_done(client: httpx.Client, task_id: str, timeout: float = 180) -> dict[str, Any]:
+    """`wait_task`, expecting it completed."""
+    done = wait_task(client, task_id, timeout)
     assert done["status"] == "completed", done
     return done
+
+
+def run(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit, wait, and expect it completed."""
+    return wait_done(client, submit(client, body)["id"])
 
 
 def balance(client: httpx.Client) -> float:

@@ -1,9 +1,11 @@
-"""Issue 4: every action on a finished image through EvoLink's models, on the tiny engine over HTTP."""
+"""Issue 4: every action on a finished image through EvoLink's models, on the tiny engine over HTTP.
+
+Pixels and sizes come from the real tiny model; the checks of which sources an action accepts run
+on the fake engine (tests/fake_engine.py).
+"""
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any
 
 import httpx
@@ -11,37 +13,11 @@ import pytest
 from PIL import Image
 
 from openmj.core.tasks import Operation, Speed, TaskRequest
+from tests.helpers import image, run, submit, wait_done
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.timeout(600)
 GEN = "/v1/images/generations"
-
-
-def submit(client: httpx.Client, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
-    r = client.post(GEN, json=body)
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-def wait_done(client: httpx.Client, task_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = client.get(f"/v1/tasks/{task_id}").json()
-        if body["status"] in ("completed", "failed", "cancelled"):
-            assert body["status"] == "completed", body
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish")
-
-
-def run(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    return wait_done(client, submit(client, body)["id"])
-
-
-def image(url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
-    assert r.status_code == 200
-    return Image.open(io.BytesIO(r.content)).convert("RGB")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +34,19 @@ def client(server: LiveServer, key: str) -> httpx.Client:
 def grid(client: httpx.Client) -> dict[str, Any]:
     """A 3:2 imagine: V7 1344×896, so 672×448 on the 512-native tiny model."""
     done = run(client, {"model": "mj-v7", "prompt": "a harbour at dawn --ar 3:2 --seed 1"})
+    assert image(done["results"][1]).size == (672, 448)
+    return done
+
+
+@pytest.fixture(scope="module")
+def fake_client(fake_server: LiveServer) -> httpx.Client:
+    return fake_server.client(fake_server.create_key(credits=100_000))
+
+
+@pytest.fixture(scope="module")
+def fake_grid(fake_client: httpx.Client) -> dict[str, Any]:
+    """The same grid as `grid`, made by the fake engine."""
+    done = run(fake_client, {"model": "mj-v7", "prompt": "a harbour at dawn --ar 3:2 --seed 1"})
     assert image(done["results"][1]).size == (672, 448)
     return done
 
@@ -235,8 +224,9 @@ def test_bad_action_requests(
 
 
 def test_unknown_and_foreign_and_unfinished_sources(
-    server: LiveServer, client: httpx.Client, grid: dict
+    fake_server: LiveServer, fake_client: httpx.Client, fake_grid: dict
 ) -> None:
+    server, client, grid = fake_server, fake_client, fake_grid
     r = client.post(
         GEN, json={"model": "mj-v7-upscale", "model_params": {"task_id": "task-unified-1-nosuchid"}}
     )
@@ -251,10 +241,11 @@ def test_unknown_and_foreign_and_unfinished_sources(
     )
     assert r.status_code == 400
     # a task that has not finished yet cannot be acted on
-    pending = submit(client, {"model": "mj-v7", "prompt": "a slow one --q 4"})
-    r = client.post(GEN, json={"model": "mj-v7-variation", "model_params": {"task_id": pending["id"]}})
-    assert r.status_code == 400
-    assert "completed" in r.json()["error"]["message"]
+    with server.runtime.engine.held():  # the fake engine keeps it unfinished, however slow this is
+        pending = submit(client, {"model": "mj-v7", "prompt": "a slow one --q 4"})
+        r = client.post(GEN, json={"model": "mj-v7-variation", "model_params": {"task_id": pending["id"]}})
+        assert r.status_code == 400
+        assert "completed" in r.json()["error"]["message"]
     wait_done(client, pending["id"])
 
 

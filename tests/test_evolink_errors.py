@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import balance, task_count
 from tests.live import LiveServer
 
 GEN = "/v1/images/generations"
@@ -33,14 +34,6 @@ def assert_envelope(r: httpx.Response, status: int, etype: str | None = None) ->
     if etype:
         assert err["type"] == etype
     return err
-
-
-def balance(client: httpx.Client) -> float:
-    return client.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
-
-
-def task_count(client: httpx.Client) -> int:
-    return client.get("/v1/tasks").json()["total"]
 
 
 BAD_BODIES: list[tuple[str, Any, str]] = [

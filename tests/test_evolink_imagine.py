@@ -1,4 +1,8 @@
-"""Issue 2: imagine end to end through the EvoLink API, on the tiny local engine, over real HTTP."""
+"""Issue 2: imagine end to end through the EvoLink API, on the tiny local engine, over real HTTP.
+
+Pictures, sizes and seeds come from the real tiny model; prices and media links are checked on the
+fake engine (tests/fake_engine.py).
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.live import LiveServer
+from tests.helpers import create
+from tests.helpers import wait_task as wait_done
+from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def create(client: httpx.Client, prompt: str, **extra: Any) -> dict[str, Any]:
-    r = client.post("/v1/images/generations", json={"model": "mj-v7", "prompt": prompt, **extra})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_done(client: httpx.Client, task_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = client.get(f"/v1/tasks/{task_id}").json()
-        if body["status"] in ("completed", "failed", "cancelled"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish")
 
 
 def png(client: httpx.Client, url: str) -> Image.Image:
@@ -51,17 +41,22 @@ def client(server: LiveServer, key: str) -> httpx.Client:
 
 
 @pytest.fixture(scope="module")
+def fake_client(fake_server: LiveServer) -> httpx.Client:
+    return fake_server.client(fake_server.create_key(credits=10_000))
+
+
+@pytest.fixture(scope="module")
 def lighthouse(client: httpx.Client) -> dict[str, Any]:
     """The issue's own example, with progress sampled while it runs."""
     created = create(client, "a lighthouse at dusk --ar 16:9 --seed 42")
     seen = []
-    deadline = time.time() + 120
-    while time.time() < deadline:
+
+    def finished() -> dict[str, Any] | None:
         body = client.get(f"/v1/tasks/{created['id']}").json()
         seen.append((body["status"], body["progress"]))
-        if body["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.05)
+        return body if body["status"] in ("completed", "failed") else None
+
+    body = wait_until(finished, 120, 0.05, "the lighthouse")
     return {"created": created, "final": body, "seen": seen}
 
 
@@ -138,7 +133,8 @@ def test_draft_is_half_size_and_cheaper(client: httpx.Client) -> None:
     wait_done(client, fast["id"])
 
 
-def test_speed_flags_in_prompt_are_stripped(client: httpx.Client) -> None:
+def test_speed_flags_in_prompt_are_stripped(fake_client: httpx.Client) -> None:
+    client = fake_client
     task = create(client, "a tower --turbo --seed 5")
     assert task["status"] == "pending"
     turbo = create(client, "a tower --seed 5", model_params={"speed": "turbo"})
@@ -190,7 +186,10 @@ def test_media_links_are_signed(client: httpx.Client, lighthouse: dict[str, Any]
         assert r.status_code == 403, what
 
 
-def test_expired_link_is_403_and_files_are_deleted(server: LiveServer, client: httpx.Client) -> None:
+def test_expired_link_is_403_and_files_are_deleted(
+    fake_server: LiveServer, fake_client: httpx.Client
+) -> None:
+    server, client = fake_server, fake_client
     from openmj.media.signing import UrlSigner
     from tests.live import TEST_SECRET
 
