@@ -1,8 +1,11 @@
-"""Issue 7: outputs flagged by the image classifier are removed; none left → failed, not refunded."""
+"""Issue 7: outputs flagged by the image classifier are removed; none left → failed, not refunded.
+
+The worker runs the fake engine (tests/fake_engine.py): its remove-bg hands back the upload, so
+what NudeNet sees is the picture served here.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +13,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.fake_engine import FakeEngine
+from tests.helpers import wait_task
 from tests.images import ImageServer, drawing, png
 from tests.live import LiveServer, make_settings
 
@@ -18,11 +23,11 @@ pytest.importorskip("nudenet")
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any) -> Iterator[LiveServer]:
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     mp = pytest.MonkeyPatch()
     mp.setenv("OPENMJ_IMAGE_MODERATION", "nudenet")
     try:
-        with LiveServer(make_settings(tmp_path_factory.mktemp("imgmod")), tiny_engine) as live:
+        with LiveServer(make_settings(tmp_path_factory.mktemp("imgmod")), FakeEngine()) as live:
             yield live
     finally:
         mp.undo()
@@ -39,13 +44,7 @@ def images() -> Iterator[ImageServer]:
 
 def run(c: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     task = c.post("/v1/images/generations", json=body).json()
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        done = c.get(f"/v1/tasks/{task['id']}").json()
-        if done["status"] in ("completed", "failed"):
-            return done
-        time.sleep(0.1)
-    raise AssertionError("not finished")
+    return wait_task(c, task["id"], 120)
 
 
 def test_flagged_output_fails_the_task_without_refund(srv: LiveServer, images: ImageServer) -> None:

@@ -1,5 +1,9 @@
 """Issue 5: images in — image prompts, --sref/--oref, vary region, editor, upload-paint, retexture,
-remove background, and the network rules, over real HTTP with images served on loopback."""
+remove background, and the network rules, over real HTTP with images served on loopback.
+
+What the model does with the images runs on the tiny model; images that fail before the model is
+reached run on the fake engine (tests/fake_engine.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import run, submit
+from tests.helpers import wait_task as wait
 from tests.images import ImageServer, bomb_png, pattern, png, square_on_black
 from tests.live import LiveServer, make_settings
 
@@ -55,26 +61,9 @@ def client(server: LiveServer) -> httpx.Client:
     return server.client(server.create_key(credits=100_000))
 
 
-def submit(client: httpx.Client, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
-    r = client.post(GEN, json=body)
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-def wait(client: httpx.Client, task_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = client.get(f"/v1/tasks/{task_id}").json()
-        if body["status"] in ("completed", "failed", "cancelled"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"{task_id} did not finish")
-
-
-def run(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    done = wait(client, submit(client, body)["id"])
-    assert done["status"] == "completed", done
-    return done
+@pytest.fixture(scope="module")
+def fake_client(fake_server: LiveServer) -> httpx.Client:
+    return fake_server.client(fake_server.create_key(credits=100_000))
 
 
 def fetch(url: str) -> Image.Image:
@@ -277,8 +266,9 @@ def test_remove_background_gives_real_transparency(client: httpx.Client, images:
     ],
 )
 def test_bad_images_fail_the_task_and_refund(
-    client: httpx.Client, images: ImageServer, path: str, words: str
+    fake_client: httpx.Client, images: ImageServer, path: str, words: str
 ) -> None:
+    client = fake_client
     before = client.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
     task = submit(client, {"model": "mj-v7", "prompt": f"{images.url(path)} a cat --seed 1"})
     done = wait(client, task["id"])
