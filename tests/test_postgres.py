@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fake_engine import FakeEngine
+from tests.helpers import wait_task
 from tests.live import LiveServer, make_settings
 from tests.pg import PostgresCluster, pg_bin
 
@@ -29,9 +31,9 @@ def pg_url() -> Iterator[str]:
         cluster.stop()
 
 
-def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str, tiny_engine) -> None:  # noqa: ANN001
+def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str) -> None:
     settings = make_settings(tmp_path, database_url=pg_url)
-    with LiveServer(settings, tiny_engine) as server:
+    with LiveServer(settings, FakeEngine()) as server:  # the store is under test, not the model
         key = server.create_key(credits=20)
         client = server.client(key)
         r = client.post(
@@ -39,12 +41,7 @@ def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str, tiny_engine
         )
         assert r.status_code == 200, r.text
         task_id = r.json()["id"]
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            body = client.get(f"/v1/tasks/{task_id}").json()
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.1)
+        body = wait_task(client, task_id, 120)
         assert body["status"] == "completed", body
         assert len(body["results"]) == 4
         assert httpx.get(body["results"][0]).status_code == 200
@@ -98,6 +95,7 @@ def test_concurrent_claims_never_share_a_task(tmp_path: Path, pg_url: str) -> No
     assert len(set(claimed)) == 40
 
 
+@pytest.mark.slow
 def test_api_node_and_worker_node_share_postgres(tmp_path: Path, pg_url: str, tiny_dir: Path) -> None:
     """`openmj serve --no-worker` takes the task; a separate `openmj worker` process runs it."""
     import os
@@ -139,12 +137,7 @@ def test_api_node_and_worker_node_share_postgres(tmp_path: Path, pg_url: str, ti
             task_id = client.post(
                 "/v1/images/generations", json={"model": "mj-v7", "prompt": "a mill"}
             ).json()["id"]
-            deadline = time.time() + 180
-            while time.time() < deadline:
-                body = client.get(f"/v1/tasks/{task_id}").json()
-                if body["status"] in ("completed", "failed"):
-                    break
-                time.sleep(0.2)
+            body = wait_task(client, task_id, 180)
             assert body["status"] == "completed", body
             assert httpx.get(body["results"][0]).status_code == 200
         finally:
