@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -10,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from openmj.core.tasks import Operation, Speed, Status, Task
 from openmj.dialects import apixo, kie
-from tests.live import LiveServer
+from tests.helpers import image, stored, task_count
+from tests.live import LiveServer, wait_until
 from tests.net.net_loopback import LoopbackServer
 
 pytestmark = pytest.mark.timeout(600)
@@ -126,14 +125,13 @@ def status(client: httpx.Client, task_id: str) -> dict[str, Any]:
 
 
 def wait_status(client: httpx.Client, task_id: str, state: str = "success", timeout: float = 300) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def finished() -> dict[str, Any] | None:
         data = status(client, task_id)
-        if data["state"] in ("success", "failed"):
-            assert data["state"] == state, data
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish")
+        return data if data["state"] in ("success", "failed") else None
+
+    data = wait_until(finished, timeout, 0.1, f"task {task_id} to finish")
+    assert data["state"] == state, data
+    return data
 
 
 def result_urls(data: dict[str, Any]) -> list[str]:
@@ -141,12 +139,6 @@ def result_urls(data: dict[str, Any]) -> list[str]:
     parsed = json.loads(data["resultJson"])
     assert set(parsed) == {"resultUrls"}
     return parsed["resultUrls"]
-
-
-def image(url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
-    assert r.status_code == 200, (url, r.status_code)
-    return Image.open(io.BytesIO(r.content)).convert("RGB")
 
 
 def submit(client: httpx.Client, inp: dict[str, Any], **outer: Any) -> str:
@@ -157,16 +149,6 @@ def submit(client: httpx.Client, inp: dict[str, Any], **outer: Any) -> str:
 
 def balance(client: httpx.Client) -> float:
     return ok(client.get(BALANCE))["balance"]
-
-
-def task_count(client: httpx.Client) -> int:
-    return client.get("/v1/tasks").json()["total"]
-
-
-def stored(live: LiveServer, task_id: str) -> Task:
-    task = live.call(live.runtime.repo.get_task(task_id))
-    assert task is not None
-    return task
 
 
 # --------------------------------------------------------------------------- API only (no worker)
@@ -537,7 +519,13 @@ def test_processing_state_renders_without_times() -> None:
     }
 
 
-# --------------------------------------------------------------------------- end to end (tiny engine)
+# --------------------------------------------------------------------------- end to end (fake engine)
+
+
+@pytest.fixture(scope="module")
+def server(fake_server: LiveServer) -> LiveServer:
+    """These run on the fake engine (tests/fake_engine.py): the dialect, not the pictures."""
+    return fake_server
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
-"""Issue 6: the kie.ai dialect (/api/v1/mj/*) over real HTTP, on the tiny engine (spec §2, seed 003)."""
+"""Issue 6: the kie.ai dialect (/api/v1/mj/*) over real HTTP, on the fake engine (spec §2, seed 003)."""
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from datetime import UTC, datetime
@@ -10,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from openmj.core.tasks import Operation, Speed, Status, Task
 from openmj.dialects import kie
-from tests.live import LiveServer
+from tests.helpers import balance, image, stored, task_count
+from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 GEN = "/api/v1/mj/generate"
@@ -87,14 +86,13 @@ def record(client: httpx.Client, task_id: str) -> dict[str, Any]:
 
 
 def wait_record(client: httpx.Client, task_id: str, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def finished() -> dict[str, Any] | None:
         data = record(client, task_id)
-        if data["successFlag"] != 0:
-            assert data["successFlag"] == 1, data
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish")
+        return data if data["successFlag"] != 0 else None
+
+    data = wait_until(finished, timeout, 0.1, f"task {task_id} to finish")
+    assert data["successFlag"] == 1, data
+    return data
 
 
 def urls_of(data: dict[str, Any]) -> list[str]:
@@ -103,28 +101,8 @@ def urls_of(data: dict[str, Any]) -> list[str]:
     return urls
 
 
-def image(url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
-    assert r.status_code == 200, (url, r.status_code)
-    return Image.open(io.BytesIO(r.content)).convert("RGB")
-
-
 def parse_iso(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-
-
-def balance(client: httpx.Client) -> float:
-    return client.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
-
-
-def task_count(client: httpx.Client) -> int:
-    return client.get("/v1/tasks").json()["total"]
-
-
-def stored(live: LiveServer, task_id: str) -> Task:
-    task = live.call(live.runtime.repo.get_task(task_id))
-    assert task is not None
-    return task
 
 
 # --------------------------------------------------------------------------- API only (no worker)
@@ -431,7 +409,13 @@ def test_success_flag_3_when_generation_failed_after_starting() -> None:
     assert kie.success_flag(task) == 3
 
 
-# --------------------------------------------------------------------------- end to end (tiny engine)
+# --------------------------------------------------------------------------- end to end (fake engine)
+
+
+@pytest.fixture(scope="module")
+def server(fake_server: LiveServer) -> LiveServer:
+    """These run on the fake engine (tests/fake_engine.py): the dialect, not the pictures."""
+    return fake_server
 
 
 @pytest.fixture(scope="module")
