@@ -21,6 +21,17 @@ import pytest  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.live import LiveServer, make_settings  # noqa: E402
 
+# what makes a test slow: the real model (built and loaded once, then seconds per picture)
+REAL_MODEL = frozenset({"tiny_engine", "tiny_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the real tiny model is `slow`, whether it says so or not (server processes
+    mark their modules themselves); `-m "not slow"` then never imports torch."""
+    for item in items:
+        if REAL_MODEL & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.live import ServerProcess, free_port, wait_healthy
+from tests.helpers import wait_task
+from tests.live import ServerProcess, free_port, wait_healthy, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -46,24 +47,19 @@ def test_sigkill_mid_generation_loses_nothing(tmp_path: Path, tiny_dir: Path) ->
         )
         assert r.status_code == 200, r.text
         task_id = r.json()["id"]
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            body = httpx.get(f"{first.url}/v1/tasks/{task_id}", headers=headers).json()
-            if body["status"] == "processing":
-                break
-            time.sleep(0.05)
-        assert body["status"] == "processing", body
+
+        def processing() -> dict[str, Any] | None:
+            body: dict[str, Any] = httpx.get(f"{first.url}/v1/tasks/{task_id}", headers=headers).json()
+            return body if body["status"] == "processing" else None
+
+        body = wait_until(processing, 60, 0.05, "the task to start")
     finally:
         first.kill()  # SIGKILL: no shutdown handler runs
 
     second = ServerProcess(data, str(tiny_dir), port=first.port, **env).start()
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            body = httpx.get(f"{second.url}/v1/tasks/{task_id}", headers=headers).json()
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.2)
+        with httpx.Client(base_url=second.url, headers=headers) as client:
+            body = wait_task(client, task_id, 180)
         assert body["status"] == "completed", body
         assert len(body["results"]) == 4
         for url in body["results"]:
