@@ -9,8 +9,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from openmj.core.accounts import ApiKey
 from openmj.core.tasks import ErrorCode, TaskError
-from openmj.store.repo import ApiKey, Repository
+from openmj.store.repo import Repository
 
 KEY_PREFIX = "sk-"
 _ALPHABET = string.ascii_letters + string.digits

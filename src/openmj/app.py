@@ -23,9 +23,8 @@ from openmj.config import Settings
 from openmj.core.operations import ModelCaps
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import ErrorCode, TaskError
-from openmj.dialects import apixo, evolink, kie, mjproxy
-from openmj.dialects.common import Context
-from openmj.dialects.errors import register, render_error
+from openmj.dialects import DIALECTS, openapi, render_error
+from openmj.dialects.common import Context, Dialect
 from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
 from openmj.jsonwire import JSONResponse
@@ -34,16 +33,12 @@ from openmj.media.storage import MediaStore
 from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
 from openmj.queue import Reaper, Worker
-from openmj.service import TaskService, Wakeup
+from openmj.service import TaskService
 from openmj.store.db import Database
 from openmj.store.repo import Repository
+from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.app")
-
-register(r"^/v1/", evolink.error_response)
-register(r"^/api/v1/mj/", kie.error_response)
-register(r"^/api/v1/", apixo.error_response)
-register(r"^/(mj-(fast|turbo|relax)/)?mj/", mjproxy.error_response)
 
 
 @dataclass
@@ -128,8 +123,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    for dialect in (evolink, kie, apixo, mjproxy):
+    for dialect in DIALECTS:
         app.include_router(dialect.router)
+    openapi.install(app, [{"name": d.title, "description": f"the {d.title} API"} for d in DIALECTS])
 
     @app.exception_handler(TaskError)
     async def _task_error(request: Request, exc: TaskError) -> Response:
@@ -232,15 +228,10 @@ def _slash_twin(app: FastAPI, request: Request) -> str | None:
 def callback_renderers(context: Context) -> dict[str, Renderer]:
     """Each dialect's callback body, rendered when the row is delivered (the task's latest state)."""
 
-    def renderer(module: Any) -> Renderer:
-        return lambda task, event: (module.callback_payload(context, task, event), {})
+    def renderer(dialect: Dialect) -> Renderer:
+        return lambda task, event: (dialect.callback_payload(context, task, event), {})
 
-    return {
-        "evolink": renderer(evolink),
-        "kie": renderer(kie),
-        "apixo": renderer(apixo),
-        "mjproxy": renderer(mjproxy),
-    }
+    return {d.name: renderer(d) for d in DIALECTS}
 
 
 def model_caps(model: str) -> ModelCaps:

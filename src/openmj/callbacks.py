@@ -26,10 +26,10 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from openmj import jsonwire
+from openmj.core.dialects import POLICIES, CallbackSchedule
 from openmj.core.tasks import Status, Task
 from openmj.net import NetPolicy, post_json
 from openmj.store.models import OutboxRow
@@ -46,29 +46,9 @@ Renderer = Callable[
 ]
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """``timeout`` bounds one whole delivery; ``retry_delays[i]`` is the wait after failure i+1."""
-
-    timeout: float
-    retry_delays: tuple[float, ...]
-
-    def delay_after(self, failures: int) -> float | None:
-        """Seconds to wait after the ``failures``-th failed attempt, or None when retries are spent."""
-        return self.retry_delays[failures - 1] if 1 <= failures <= len(self.retry_delays) else None
-
-
-SCHEDULES: dict[str, Schedule] = {
-    # seed 000 / spec §1.6: 10 s time-out, up to 3 retries after 1 s, 2 s, 4 s
-    "evolink": Schedule(10.0, (1.0, 2.0, 4.0)),
-    # issue 7 / spec §2.5: 15 s, stop after 3 failed retries; delays 1, 5, 15 minutes
-    "kie": Schedule(15.0, (60.0, 300.0, 900.0)),
-    # spec §3.4: 30 s, 3 retries with growing delay, the first after 30 s (later ones undocumented:
-    # doubling is the usual reading of "increasing")
-    "apixo": Schedule(30.0, (30.0, 60.0, 120.0)),
-    # spec §4.6: non-2xx is only logged, no retry
-    "mjproxy": Schedule(10.0, ()),
-}
+#: a delivery's time-out and retries, per dialect (the table is openmj.core.dialects.POLICIES)
+Schedule = CallbackSchedule
+SCHEDULES: dict[str, Schedule] = {name: p.callbacks for name, p in POLICIES.items()}
 
 SIGNATURE_HEADER = "X-OpenMJ-Signature"
 TIMESTAMP_HEADER = "X-OpenMJ-Timestamp"

@@ -16,13 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 from openmj.config import Settings
+from openmj.core.dialects import policy
 from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import make_grid
 from openmj.media.storage import MediaStore
 from openmj.moderation import ImageModerator
-from openmj.service import MEDIA_LIFETIME, Wakeup
 from openmj.store.repo import OutboxSpec, Repository
+from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.queue")
 
@@ -120,8 +121,7 @@ class Worker:
                 return
             if flag:
                 control.cancel()
-            if progress != last and task.dialect == "mjproxy" and task.callback_url:
-                # midjourney-proxy posts notifyHook on every progress change
+            if progress != last and task.callback_url and policy(task.dialect).progress_callbacks:
                 await self.repo.record_progress_event(task.id, OutboxSpec(f"progress:{progress}"))
             last = progress
 
@@ -139,7 +139,7 @@ class Worker:
             return stored, grid
 
         stored, grid = await asyncio.to_thread(save)
-        expires = time.time() + MEDIA_LIFETIME.get(task.dialect, MEDIA_LIFETIME["evolink"])
+        expires = time.time() + policy(task.dialect).media_lifetime
         ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))
         if not ok:
             log.warning("task %s was settled elsewhere while running; discarding its images", task.id)

@@ -11,12 +11,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from openmj.accounts import Authenticator
+from openmj.core.accounts import ApiKey, Balance
+from openmj.core.dialects import policy
 from openmj.core.mapping import random_seed
-from openmj.core.operations import PROMPT_SEEDED, ModelCaps, validate_request
+from openmj.core.operations import (
+    PROMPT_SEEDED,
+    VALIDATORS,
+    ModelCaps,
+    require_completed,
+    validate_request,
+)
 from openmj.core.pricing import PriceTable
 from openmj.core.tasks import (
     CANCELLED_MESSAGE,
@@ -39,17 +47,11 @@ from openmj.net import (
     is_data_uri,
     probe_image,
 )
-from openmj.store.repo import ApiKey, OutboxSpec, Repository
+from openmj.store.repo import OutboxSpec, Repository
+from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.service")
 
-#: seconds a task's result links live, by the dialect that created it
-MEDIA_LIFETIME = {
-    "evolink": 24 * 3600,  # seed 000: "Generated image links are valid for 24 hours"
-    "kie": 15 * 24 * 3600,  # kie quickstart: results retained 15 days
-    "apixo": 15 * 24 * 3600,  # seed 002: "Image expiration" 15 days
-    "mjproxy": 15 * 24 * 3600,  # no provider rule; relays poll and re-host quickly
-}
 DEFAULT_ESTIMATE_SECONDS = 30.0
 MAX_TASK_ID = 128
 
@@ -59,16 +61,6 @@ class Prepared:
     spec: dict[str, Any]
     seed: int
     price: float
-
-
-@dataclass
-class Wakeup:
-    """In-process wake-up for idle workers; PostgreSQL deployments add LISTEN/NOTIFY on top."""
-
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def notify(self) -> None:
-        self.event.set()
 
 
 class TaskService:
@@ -108,30 +100,12 @@ class TaskService:
     async def submit(self, key: ApiKey, req: TaskRequest) -> Task:
         prep = await self._prepare(key, req)
         banned = self._banned_word(prep.spec)
-        if banned is not None and req.refuse_banned:
+        if banned is not None and policy(req.dialect).refuse_banned:
             raise self._banned_error(banned)
         now = time.time()
-        task = Task(
-            id=new_task_id(now),
-            owner=key.id,
-            dialect=req.dialect,
-            operation=req.operation,
-            model=req.model,
-            status=Status.PENDING,
-            progress=0,
-            prompt=req.prompt,
-            spec=prep.spec,
-            request=req.raw_request,
-            speed=req.speed,
-            seed=prep.seed,
-            created_at=now,
-            parent_id=req.parent_id,
-            parent_index=req.parent_index,
-            credits_reserved=prep.price,
-            user_group=key.group,
-            callback_url=req.callback_url,
-            deadline=now + self.task_timeout,
-        )
+        task = self._new_task(key, req, Status.PENDING, now, spec=prep.spec, seed=prep.seed)
+        task.credits_reserved = prep.price
+        task.deadline = now + self.task_timeout
         if banned is not None:
             # EvoLink, kie and APIXO report a blocked prompt as a failed task (content policy), not
             # as a refused request; it is never charged and never reaches a worker
@@ -153,12 +127,40 @@ class TaskService:
         self.wakeup.notify()
         return task
 
-    async def _prepare(self, key: ApiKey, req: TaskRequest) -> Prepared:
-        """Every check a new task passes before anything is written, and what it will cost."""
+    @staticmethod
+    def _new_task(
+        key: ApiKey, req: TaskRequest, status: Status, now: float, *, spec: dict[str, Any], seed: int
+    ) -> Task:
+        return Task(
+            id=new_task_id(now),
+            owner=key.id,
+            dialect=req.dialect,
+            operation=req.operation,
+            model=req.model,
+            status=status,
+            progress=0,
+            prompt=req.prompt,
+            spec=spec,
+            request=req.raw_request,
+            speed=req.speed,
+            seed=seed,
+            created_at=now,
+            parent_id=req.parent_id,
+            parent_index=req.parent_index,
+            user_group=key.group,
+            callback_url=req.callback_url,
+        )
+
+    @staticmethod
+    def _check_access(key: ApiKey, req: TaskRequest) -> None:
         if key.models is not None and req.model not in key.models:
             raise TaskError(
                 ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
             )
+
+    async def _prepare(self, key: ApiKey, req: TaskRequest) -> Prepared:
+        """Every check a new task passes before anything is written, and what it will cost."""
+        self._check_access(key, req)
         parent = await self._parent(key, req)
         spec = validate_request(req, parent, self.caps)
         self._check_urls(spec)
@@ -263,6 +265,12 @@ class TaskService:
             raise TaskError(ErrorCode.NOT_FOUND, f"Task not found: {req.parent_id}", 404, param="task_id")
         return parent
 
+    async def balance(self, key: ApiKey) -> Balance:
+        """The key's credits now (the key passed in was read when the request was authenticated)."""
+        fresh = await self.repo.key_by_id_or_prefix(key.id)
+        used = await self.repo.used_credits(key.id)
+        return Balance(remaining=fresh.credits if fresh else key.credits, used=used)
+
     # ------------------------------------------------------------------ read
     async def get(self, key: ApiKey, task_id: str) -> Task:
         # ids are ~30 characters; a longer one cannot exist, so spare the database the look-up
@@ -332,40 +340,17 @@ class TaskService:
 
     async def open_modal(self, key: ApiKey, req: TaskRequest) -> Task:
         """Store `req` (an action on a finished task) as a MODAL task waiting for its input."""
-        from openmj.core.operations import VALIDATORS, require_completed  # kept inside this block
-
         if req.operation not in VALIDATORS:
             raise TaskError(
                 ErrorCode.NOT_SUPPORTED, f"Operation '{req.operation.value}' is not supported yet", 400
             )
-        if key.models is not None and req.model not in key.models:
-            raise TaskError(
-                ErrorCode.MODEL_ACCESS_DENIED, f"Token does not have access to model: {req.model}", 403
-            )
+        self._check_access(key, req)
         parent = await self._parent(key, req)
         # refuse now what the modal submit would refuse anyway: the client learns it at once
-        require_completed(parent, req.parent_index if req.parent_index is not None else 0)
-        now = time.time()
-        task = Task(
-            id=new_task_id(now),
-            owner=key.id,
-            dialect=req.dialect,
-            operation=req.operation,
-            model=req.model,
-            status=Status.MODAL,
-            progress=0,
-            prompt=req.prompt,
-            spec={"modal": {"params": dict(req.params)}},
-            request=req.raw_request,
-            speed=req.speed,
-            seed=0,
-            created_at=now,
-            parent_id=req.parent_id,
-            parent_index=req.parent_index,
-            credits_reserved=0.0,
-            user_group=key.group,
-            callback_url=req.callback_url,
-        )
+        index = req.parent_index if req.parent_index is not None else 0
+        require_completed(parent, index, field=req.index_field, base=req.index_base)
+        spec = {"modal": {"params": dict(req.params), "index_naming": [req.index_field, req.index_base]}}
+        task = self._new_task(key, req, Status.MODAL, time.time(), spec=spec, seed=0)
         # no per-key limit: a MODAL task takes no queue slot (it is not "unfinished" work)
         await self.repo.insert_task(task, 0, max_unfinished=None, queue_cap=2**62)
         log.info("task %s waits for modal input: %s by %s", task.id, task.operation, key.id)
@@ -392,14 +377,18 @@ class TaskService:
                 400,
                 param="taskId",
             )
+        modal = task.spec.get("modal", {})
+        field, base = modal.get("index_naming") or ("image_number", 0)
         req = TaskRequest(
+            index_field=field,
+            index_base=base,
             operation=task.operation,
             model=task.model,
             dialect=task.dialect,
             prompt=prompt or task.prompt,
             parsed=parsed,
             speed=task.speed,
-            params={**task.spec.get("modal", {}).get("params", {}), **params},
+            params={**modal.get("params", {}), **params},
             parent_id=task.parent_id,
             parent_index=task.parent_index,
             callback_url=task.callback_url,
@@ -428,17 +417,3 @@ class TaskService:
         log.info("task %s accepted from modal: %s %s by %s", task.id, req.operation, req.speed, key.id)
         self.wakeup.notify()
         return await self.get(key, task_id)
-
-    async def close_modal(self, key: ApiKey, task_id: str) -> Task | None:
-        """Cancel a task still waiting for modal input (nothing was reserved, nothing to refund).
-        None when the task is not (or no longer) MODAL."""
-        task = await self.get(key, task_id)
-        return await self.repo.finish_unsuccessfully(
-            task.id,
-            Status.CANCELLED,
-            ErrorCode.CANCELLED.value,
-            CANCELLED_MESSAGE,
-            refund=False,
-            outbox=OutboxSpec("cancelled"),
-            allowed_from=(Status.MODAL.value,),
-        )

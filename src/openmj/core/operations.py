@@ -169,8 +169,16 @@ def _box(value: Any, name: str, keys: tuple[str, ...], max_side: int = 4096) -> 
     return out
 
 
-def require_completed(parent: Task | None, index: int | None, *, images: int | None = None) -> Task:
-    """The source of an action: a completed task and a valid image index (0-based)."""
+def require_completed(
+    parent: Task | None,
+    index: int | None,
+    *,
+    images: int | None = None,
+    field: str = "image_number",
+    base: int = 0,
+) -> Task:
+    """The source of an action: a completed task and a valid image index (0-based). `field` and
+    `base` are how the client's API names and numbers the index, for the message."""
     if parent is None:
         raise TaskError(ErrorCode.INVALID_REQUEST, "task_id is required", 400, param="task_id")
     if parent.status is not Status.COMPLETED:
@@ -182,13 +190,18 @@ def require_completed(parent: Task | None, index: int | None, *, images: int | N
         )
     count = images if images is not None else len(parent.results)
     if index is None or not 0 <= index < count:
+        shown = "" if index is None else f" (got {index + base})"
         raise TaskError(
             ErrorCode.INVALID_PARAMETERS,
-            f"image_number must be between 0 and {count - 1} for task {parent.id}",
+            f"{field} must be between {base} and {count - 1 + base} for task {parent.id}{shown}",
             400,
-            param="image_number",
+            param=field,
         )
     return parent
+
+
+def _completed(req: TaskRequest, parent: Task | None) -> Task:
+    return require_completed(parent, req.parent_index, field=req.index_field, base=req.index_base)
 
 
 def _source(parent: Task, index: int) -> dict[str, Any]:
@@ -244,7 +257,7 @@ def _number(req: TaskRequest, name: str, lo: float, hi: float, default: float) -
 
 
 def _upscale(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     factor = int(_number(req, "factor", 1, 4, 2))
     if factor not in (1, *actions.UPSCALE_FACTORS):
         raise TaskError(ErrorCode.INVALID_PARAMETERS, "factor must be 1, 2 or 4", 400, param="factor")
@@ -264,7 +277,7 @@ def _upscale(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _variation(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     strength = _choice(req, "strength", ("subtle", "strong"), "subtle")
     return {
         "prompt": _action_prompt(req, src, required=req.operation is Operation.REMIX),
@@ -274,7 +287,7 @@ def _variation(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _zoom(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     scale = _number(req, "scale", actions.ZOOM_MIN, actions.ZOOM_MAX, 1.5)
     return {
         "prompt": _action_prompt(req, src, required=False),
@@ -284,7 +297,7 @@ def _zoom(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _pan(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     direction = _choice(req, "direction", actions.PAN_DIRECTIONS, "down")
     scale = _number(req, "scale", actions.PAN_MIN, actions.PAN_MAX, 1.5)
     return {
@@ -295,7 +308,7 @@ def _pan(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _make_square(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     image = src.results[req.parent_index or 0]
     if image.width == image.height:
         raise TaskError(
@@ -309,7 +322,7 @@ def _make_square(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _enhance(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     is_draft = src.speed is Speed.DRAFT or bool(src.spec.get("prompt", {}).get("params", {}).get("draft"))
     if not is_draft or src.operation not in (Operation.IMAGINE, Operation.REROLL):
         raise TaskError(
@@ -345,7 +358,7 @@ def _reroll(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
 
 
 def _inpaint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     return {
         "prompt": _action_prompt(req, src, required=False),
         "options": {"mask": validate_mask(req.params.get("mask"), required=True)},
@@ -369,7 +382,7 @@ def _canvas_options(req: TaskRequest, *, mask_required: bool) -> dict[str, Any]:
 
 
 def _edit(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
-    src = require_completed(parent, req.parent_index)
+    src = _completed(req, parent)
     return {
         "prompt": _action_prompt(req, src, required=True),
         "options": _canvas_options(req, mask_required=False),

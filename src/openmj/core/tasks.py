@@ -169,7 +169,9 @@ class TaskRequest:
     callback_url: str | None = None
     raw_request: dict[str, Any] = field(default_factory=dict)  # the wire body, kept for dialect echoes
     prompt_version: str = "7"
-    refuse_banned: bool = False  # a banned prompt: refuse the request (True) or fail the task (False)
+    # how the client's API names and numbers `parent_index`, for error messages only
+    index_field: str = "image_number"
+    index_base: int = 0
 
 
 @dataclass

@@ -1,20 +1,27 @@
-"""Pieces every dialect uses: reading the key and the JSON body, the shared services."""
+"""What every dialect shares: its registry record, the context, keys, bodies, links, and the small
+wire helpers that would otherwise be written once per dialect."""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from openmj import jsonwire
+from openmj.callbacks import MAX_URL_LENGTH
+from openmj.core.accounts import ApiKey
+from openmj.core.dialects import DialectPolicy, policy
+from openmj.core.prompt import PromptError
 from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError
 from openmj.media.signing import UrlSigner
-from openmj.net import NetPolicy
-from openmj.service import MEDIA_LIFETIME, TaskService
-from openmj.store.repo import ApiKey
+from openmj.net import NetPolicy, UnsafeURLError, check_url
+from openmj.service import TaskService
 
 log = logging.getLogger("openmj.api")
 M = TypeVar("M", bound=BaseModel)
@@ -29,21 +36,51 @@ class Context:
     net: NetPolicy
 
 
+ErrorRenderer = Callable[[TaskError], Response]
+CallbackPayload = Callable[[Context, Task, str], Any]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One API openmj speaks, as the app and the callback deliverer see it (dialects/__init__.py
+    lists them). Its rules once a task exists are `policy`, a core table."""
+
+    name: str
+    title: str  # the OpenAPI tag of its routes
+    router: APIRouter
+    paths: re.Pattern[str]  # the URL paths whose errors it renders
+    error_response: ErrorRenderer
+    callback_payload: CallbackPayload
+
+    @property
+    def policy(self) -> DialectPolicy:
+        return policy(self.name)
+
+
 def ctx(request: Request) -> Context:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+# --------------------------------------------------------------------------- keys
+
+
+def strip_bearer(header: str) -> str:
+    """`Bearer sk-…` → `sk-…`; a raw token is returned as it is (midjourney-proxy sends those)."""
+    header = header.strip()
+    return header[7:].strip() if header[:7].lower() == "bearer " else header
+
+
 def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "").strip()
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return header or None
+    return strip_bearer(request.headers.get("authorization", "")) or None
 
 
 async def authenticate(request: Request, secret: str | None = None) -> ApiKey:
     key = await ctx(request).service.authenticate(secret if secret is not None else bearer(request))
     request.state.key_id = key.id
     return key
+
+
+# --------------------------------------------------------------------------- bodies
 
 
 async def read_json(request: Request) -> Any:
@@ -71,11 +108,79 @@ def parse_model(cls: type[M], data: Any) -> M:
         ) from exc
 
 
+async def read_body(request: Request, cls: type[M]) -> tuple[M, dict[str, Any]]:
+    """The body as `cls` (documented in the OpenAPI by `openapi.documented(cls)`), and as sent."""
+    data = await read_json(request)
+    return parse_model(cls, data), data
+
+
+# --------------------------------------------------------------------------- small shared rules
+
+
+def invalid(message: str, param: str | None = None) -> TaskError:
+    return TaskError(ErrorCode.INVALID_PARAMETERS, message, 400, param=param)
+
+
+def prompt_error(exc: PromptError, param: str = "prompt") -> TaskError:
+    """A prompt Midjourney would refuse, with Midjourney's message."""
+    return TaskError(ErrorCode.INVALID_PROMPT, exc.message, 400, param=param)
+
+
+def retry_after(err: TaskError) -> dict[str, str] | None:
+    """The Retry-After header of a refusal that says when to come back (whole seconds, rounded up)."""
+    return {"Retry-After": str(int(err.retry_after + 0.999))} if err.retry_after else None
+
+
+def callback_url(request: Request, url: str | None, field: str, *, blank_is_none: bool = True) -> str | None:
+    """A client's callback URL, refused now if the deliverer would refuse it (https only, a public
+    address, at most the deliverer's length), so it is never accepted and silently never called."""
+    if url is None or (blank_is_none and not url.strip()):
+        return None
+    try:
+        check_url(url.strip(), ctx(request).net, https_only=True, max_length=MAX_URL_LENGTH)
+    except UnsafeURLError as exc:
+        raise invalid(f"Invalid {field}: {exc.message}", field) from exc
+    return url.strip()
+
+
+def version_text(value: str | int | float | None) -> str | None:
+    """A version field as text: clients send 7 or 6.1 as JSON numbers as well as strings."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None if value is None else str(value)
+
+
+def unix_ms(ts: float | None) -> int | None:
+    return None if ts is None else int(round(ts * 1000))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
 def media_url(signer: UrlSigner, task: Task, image: ImageResult) -> str:
     """A signed link that expires with the task's media (set at completion by its dialect's rule)."""
-    exp = task.media_expires_at or ((task.finished_at or task.created_at) + MEDIA_LIFETIME["evolink"])
+    lifetime = policy(task.dialect).media_lifetime
+    exp = task.media_expires_at or ((task.finished_at or task.created_at) + lifetime)
     return signer.sign(f"/media/{task.id}/{image.name}", exp, task.owner)
 
 
 def result_urls(signer: UrlSigner, task: Task) -> list[str]:
     return [media_url(signer, task, im) for im in task.results]
+
+
+def render_each(
+    tasks: Iterable[Task], render: Callable[[Task], Any], placeholder: Callable[[Task], Any]
+) -> list[Any]:
+    """Render a list; a task that cannot be rendered (a corrupt row) becomes its dialect's
+    placeholder instead of turning the whole list — a relay's bulk poll — into a 500."""
+    out = []
+    for task in tasks:
+        try:
+            out.append(render(task))
+        except Exception:  # logged with the task id; the rest of the list still answers
+            log.exception("task %s cannot be rendered; answering a placeholder", task.id)
+            out.append(placeholder(task))
+    return out
+
+
+UNRENDERABLE = "This task's stored data cannot be shown; please contact the operator"

@@ -19,27 +19,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openmj.core.accounts import ApiKey
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
 from openmj.store.db import Database
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
 TASK_CHANNEL = "openmj_tasks"  # PostgreSQL LISTEN/NOTIFY channel: "a task is waiting"
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    id: str
-    prefix: str
-    name: str
-    group: str
-    credits: float
-    models: list[str] | None
-    rpm: int | None
-    concurrency: int | None
-    expires_at: float | None
-    disabled: bool
-    created_at: float
 
 
 def _key(row: ApiKeyRow) -> ApiKey:

@@ -160,6 +160,28 @@ def kie_prompt(prompt: str, fields: Mapping[str, Any] | None = None) -> ParsedPr
     return parse_with(prompt, KIE_DEFAULT_VERSION, options)[0]
 
 
+# midjourney-proxy: botType picks the bot (Midjourney or Niji) whose default model a prompt without
+# --v/--niji uses; --fast/--turbo/--relax/--draft in the prompt pick the mode, as on Discord.
+MJPROXY_VERSIONS = {"MID_JOURNEY": "7", "NIJI_JOURNEY": "niji 7"}
+_MJPROXY_SPEEDS = ("fast", "turbo", "relax")
+
+
+def mjproxy_version(bot_type: str | None) -> str:
+    """The version context of a midjourney-proxy prompt (the prompt's own --v/--niji still win)."""
+    return MJPROXY_VERSIONS.get((bot_type or "").strip().upper(), MJPROXY_VERSIONS["MID_JOURNEY"])
+
+
+def mjproxy_prompt(text: str, bot_type: str | None) -> tuple[ParsedPrompt, str]:
+    """midjourney-proxy imagine/retexture: the prompt as on Discord, and the mode it asks for
+    ("fast", "turbo", "relax" or "draft"; fast when it names none)."""
+    parsed = parse_with(text, mjproxy_version(bot_type), Options())[0]
+    params = parsed.to_dict().get("params", {})
+    speed = params.get("speed")
+    if speed in _MJPROXY_SPEEDS:
+        return parsed, str(speed)
+    return parsed, "draft" if params.get("draft") else "fast"
+
+
 def _present(value: Any) -> Any:
     return None if value is None or value == "" else value
 
@@ -202,4 +224,6 @@ __all__ = [
     "apixo_prompt",
     "evolink_prompt",
     "kie_prompt",
+    "mjproxy_prompt",
+    "mjproxy_version",
 ]

@@ -1,0 +1,121 @@
+"""kie.ai: /api/v1/mj/generate, record-info, generateUpscale, generateVary (+ video: 505).
+
+spec/api-dialects.md §2, seed 003. Thin: wire JSON ⇄ core types; the rules live in the service.
+Envelope `{code, msg, data}`. Following spec §2.6, business errors answer HTTP 200 with the code in
+the body (kie's own samples test `response.ok && body.code === 200`); only authentication (401)
+and server faults (500) use the real HTTP status as well.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from openmj.core.tasks import Operation
+from openmj.dialects.common import (
+    Dialect,
+    authenticate,
+    callback_url,
+    ctx,
+    invalid,
+    parse_model,
+    read_json,
+)
+from openmj.dialects.kie.errors import (
+    KieCreated,
+    _doc,
+    _not_supported,
+    _ok,
+    error_response,
+    kie_code,
+)
+from openmj.dialects.kie.render import callback_payload, render_record, success_flag
+from openmj.dialects.kie.requests import (
+    DIALECT,
+    UPSCALE_PARAMS,
+    VARY_PARAMS,
+    VIDEO_TASK_TYPES,
+    ActionBody,
+    GenerateBody,
+    build_action,
+    build_generate,
+)
+from openmj.jsonwire import JSONResponse
+
+TAG = "kie.ai"
+
+router = APIRouter(prefix="/api/v1/mj", tags=[TAG])
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.post("/generate", **_doc(GenerateBody, KieCreated))
+async def generate(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    data = await read_json(request)
+    if isinstance(data, dict) and data.get("taskType") in VIDEO_TASK_TYPES:
+        raise _not_supported(f"taskType {data['taskType']}")
+    body = parse_model(GenerateBody, data)
+    callback = callback_url(request, body.callBackUrl, "callBackUrl")  # kie samples send "" for none
+    req = build_generate(body)
+    req.callback_url = callback
+    req.raw_request = data
+    task = await ctx(request).service.submit(key, req)
+    return _ok({"taskId": task.id})
+
+
+async def _action(request: Request, operation: Operation, params: dict[str, Any]) -> JSONResponse:
+    key = await authenticate(request)
+    data = await read_json(request)
+    body = parse_model(ActionBody, data)
+    callback = callback_url(request, body.callBackUrl, "callBackUrl")
+    req = build_action(body, operation, params)
+    req.callback_url = callback
+    req.raw_request = data
+    task = await ctx(request).service.submit(key, req)
+    return _ok({"taskId": task.id})
+
+
+@router.post("/generateUpscale", **_doc(ActionBody, KieCreated))
+async def generate_upscale(request: Request) -> JSONResponse:
+    return await _action(request, Operation.UPSCALE, UPSCALE_PARAMS)
+
+
+@router.post("/upscale", include_in_schema=False)
+async def upscale_quickstart(request: Request) -> JSONResponse:
+    """The path kie's quickstart sample calls (a stale doc); same as generateUpscale."""
+    return await _action(request, Operation.UPSCALE, UPSCALE_PARAMS)
+
+
+@router.post("/generateVary", **_doc(ActionBody, KieCreated))
+async def generate_vary(request: Request) -> JSONResponse:
+    return await _action(request, Operation.VARIATION, VARY_PARAMS)
+
+
+@router.post("/generateVideoExtend", **_doc())
+async def generate_video_extend(request: Request) -> JSONResponse:
+    await authenticate(request)
+    raise _not_supported("Video extension")
+
+
+@router.get("/record-info", **_doc())
+async def record_info(request: Request, taskId: str | None = None) -> JSONResponse:  # noqa: N803
+    key = await authenticate(request)
+    if not taskId:
+        raise invalid("taskId is required (query parameter)", "taskId")
+    task = await ctx(request).service.get(key, taskId)
+    return _ok(render_record(ctx(request), task))
+
+
+DIALECT_RECORD = Dialect(
+    name=DIALECT,
+    title=TAG,
+    router=router,
+    paths=re.compile(r"^/api/v1/mj/"),
+    error_response=error_response,
+    callback_payload=callback_payload,
+)
+
+__all__ = ["DIALECT_RECORD", "callback_payload", "error_response", "kie_code", "router", "success_flag"]
