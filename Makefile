@@ -31,11 +31,13 @@ run: setup
 
 test: setup-dev
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py

@@ -8,7 +8,6 @@ INVALID_IMAGE_URL / IMAGE_TOO_LARGE / UNSUPPORTED_FORMAT); the task is refunded 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from PIL import Image
 
@@ -45,13 +44,13 @@ class InputResolver:
                     f"The source image of task {source['task_id']} is no longer available (links expire)",
                     404,
                 ) from exc
-        options: dict[str, Any] = task.spec.get("options", {})
+        options = task.spec.get("options", {})
         if options.get("image_url"):
             job.images["upload"] = await self.fetch(options["image_url"])
         mask = options.get("mask") or {}
         if mask.get("url"):
             job.images["mask"] = await self.fetch(mask["url"])
-        refs: dict[str, Any] = task.spec.get("refs", {})
+        refs = task.spec.get("refs", {})
         if refs.get("image_prompts"):
             job.extra["image_prompts"] = list(
                 await asyncio.gather(*(self.fetch(u) for u in refs["image_prompts"]))

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import re
-import re._constants as _sre
-import re._parser as _sre_parser
+import re._constants as _sre  # type: ignore[import-not-found]  # the stdlib regex parser, no stubs
+import re._parser as _sre_parser  # type: ignore[import-not-found]
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence

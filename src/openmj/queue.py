@@ -94,9 +94,9 @@ class Worker:
                 task, ErrorCode.GENERATION_FAILED.value, f"Generation failed: {type(exc).__name__}"
             )
         else:
-            result = await self._moderate(task, result)
-            if result is not None:
-                await self._complete(task, result)
+            kept = await self._moderate(task, result)
+            if kept is not None:
+                await self._complete(task, kept)
         finally:
             self.current = None
             beat.cancel()

@@ -26,6 +26,7 @@ from openmj.core.operations import (
     validate_request,
 )
 from openmj.core.pricing import PriceTable
+from openmj.core.spec import Spec
 from openmj.core.tasks import (
     CANCELLED_MESSAGE,
     ErrorCode,
@@ -58,7 +59,7 @@ MAX_TASK_ID = 128
 
 @dataclass(frozen=True)
 class Prepared:
-    spec: dict[str, Any]
+    spec: Spec
     seed: int
     price: float
 
@@ -129,7 +130,7 @@ class TaskService:
 
     @staticmethod
     def _new_task(
-        key: ApiKey, req: TaskRequest, status: Status, now: float, *, spec: dict[str, Any], seed: int
+        key: ApiKey, req: TaskRequest, status: Status, now: float, *, spec: Spec, seed: int
     ) -> Task:
         return Task(
             id=new_task_id(now),
@@ -169,7 +170,7 @@ class TaskService:
         price = self.prices.price(req.operation, req.speed, req.model, key.group)
         return Prepared(spec=spec, seed=seed, price=price)
 
-    def _banned_word(self, spec: dict[str, Any]) -> str | None:
+    def _banned_word(self, spec: Spec) -> str | None:
         if self.moderator is None:
             return None
         prompt = spec.get("prompt", {})
@@ -209,7 +210,7 @@ class TaskService:
                 ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
             )
 
-    def _check_urls(self, spec: dict[str, Any]) -> None:
+    def _check_urls(self, spec: Spec) -> None:
         """Refuse at submit what the fetcher would refuse anyway: bad schemes, private addresses."""
         refs, opts = spec.get("refs", {}), spec.get("options", {})
         urls = [*refs.get("image_prompts", []), *opts.get("image_urls", [])]
@@ -242,14 +243,14 @@ class TaskService:
             raise fetch_error(uri, exc) from exc
 
     @staticmethod
-    def _resolve_random_styles(spec: dict[str, Any]) -> None:
+    def _resolve_random_styles(spec: Spec) -> None:
         """--sref random picks a style code now, so the task (and a rerun) uses one fixed style."""
         for item in spec.get("refs", {}).get("sref", []):
             if item["ref"] == "random":
                 item["ref"] = str(random_seed())
                 spec["prompt"].setdefault("warnings", []).append(f"sref_random:{item['ref']}")
 
-    def _seed(self, operation: Operation, spec: dict[str, Any]) -> int:
+    def _seed(self, operation: Operation, spec: Spec) -> int:
         seed = spec.get("prompt", {}).get("params", {}).get("seed")
         if seed is not None and operation in PROMPT_SEEDED:
             return int(seed)
@@ -349,7 +350,9 @@ class TaskService:
         # refuse now what the modal submit would refuse anyway: the client learns it at once
         index = req.parent_index if req.parent_index is not None else 0
         require_completed(parent, index, field=req.index_field, base=req.index_base)
-        spec = {"modal": {"params": dict(req.params), "index_naming": [req.index_field, req.index_base]}}
+        spec: Spec = {
+            "modal": {"params": dict(req.params), "index_naming": [req.index_field, req.index_base]}
+        }
         task = self._new_task(key, req, Status.MODAL, time.time(), spec=spec, seed=0)
         # no per-key limit: a MODAL task takes no queue slot (it is not "unfinished" work)
         await self.repo.insert_task(task, 0, max_unfinished=None, queue_cap=2**62)

@@ -26,10 +26,11 @@ The contract for dialects (`TaskRequest` fields per operation; `parent_index` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from openmj.core import actions
 from openmj.core.references import references
+from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, SourceSpec, Spec
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
 
 #: operations whose seed comes from the prompt's --seed; every other action draws new seeds
@@ -37,9 +38,9 @@ from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskErr
 PROMPT_SEEDED = frozenset({Operation.IMAGINE, Operation.REROLL})
 
 
-def _prompt_spec(parsed: dict[str, Any]) -> dict[str, Any]:
+def _prompt_spec(parsed: dict[str, Any]) -> PromptSpec:
     keep = ("text", "image_urls", "params", "segments", "effective_model", "warnings")
-    return {k: parsed.get(k) for k in keep if k in parsed}
+    return cast(PromptSpec, {k: parsed.get(k) for k in keep if k in parsed})
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class ModelCaps:
     segmenter: bool = True
 
 
-def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | None = None) -> dict[str, Any]:
+def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | None = None) -> Spec:
     """Check the request against its operation's rules; return the spec the engine will read."""
     validator = VALIDATORS.get(req.operation)
     if validator is None:
@@ -66,7 +67,7 @@ def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | No
     return spec
 
 
-def _check_caps(spec: dict[str, Any], req: TaskRequest, caps: ModelCaps) -> None:
+def _check_caps(spec: Spec, req: TaskRequest, caps: ModelCaps) -> None:
     refs = spec.get("refs", {})
     for kind, param in (("sref", "--sref"), ("oref", "--oref")):
         if refs.get(kind) and not caps.ip_adapter:
@@ -84,7 +85,7 @@ def _check_caps(spec: dict[str, Any], req: TaskRequest, caps: ModelCaps) -> None
         )
 
 
-def _imagine(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _imagine(req: TaskRequest, parent: Task | None) -> Spec:
     parsed = req.parsed
     if parsed is None:
         raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required", 400, param="prompt")
@@ -111,7 +112,7 @@ MAX_MASK_AREAS = 64
 MAX_MASK_POINTS = 2000
 
 
-def validate_mask(mask: Any, *, required: bool) -> dict[str, Any] | None:
+def validate_mask(mask: Any, *, required: bool) -> MaskSpec | None:
     """`{"areas": [{"width","height","points":[x1,y1,…]}]}`, `{"url": …}` or `{"base64": …}`."""
     if mask is None:
         if required:
@@ -204,7 +205,7 @@ def _completed(req: TaskRequest, parent: Task | None) -> Task:
     return require_completed(parent, req.parent_index, field=req.index_field, base=req.index_base)
 
 
-def _source(parent: Task, index: int) -> dict[str, Any]:
+def _source(parent: Task, index: int) -> SourceSpec:
     image = parent.results[index]
     return {
         "task_id": parent.id,
@@ -217,7 +218,7 @@ def _source(parent: Task, index: int) -> dict[str, Any]:
     }
 
 
-def _action_prompt(req: TaskRequest, parent: Task, *, required: bool) -> dict[str, Any]:
+def _action_prompt(req: TaskRequest, parent: Task, *, required: bool) -> PromptSpec:
     """A remix prompt when given, else the source's prompt carried over (as Midjourney does)."""
     if req.parsed is not None:
         if req.parsed.get("job_count", 1) > 1:
@@ -229,7 +230,7 @@ def _action_prompt(req: TaskRequest, parent: Task, *, required: bool) -> dict[st
         raise TaskError(
             ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
         )
-    return dict(parent.spec.get("prompt", {}))
+    return PromptSpec(**parent.spec.get("prompt", {}))
 
 
 def _choice(req: TaskRequest, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -256,7 +257,7 @@ def _number(req: TaskRequest, name: str, lo: float, hi: float, default: float) -
     return float(value)
 
 
-def _upscale(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _upscale(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     factor = int(_number(req, "factor", 1, 4, 2))
     if factor not in (1, *actions.UPSCALE_FACTORS):
@@ -270,13 +271,13 @@ def _upscale(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
         )
     mode = _choice(req, "mode", ("subtle", "creative"), "subtle")
     return {
-        "prompt": dict(src.spec.get("prompt", {})),
+        "prompt": PromptSpec(**src.spec.get("prompt", {})),
         "options": {"mode": mode, "factor": factor},
         "source": _source(src, req.parent_index or 0),
     }
 
 
-def _variation(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _variation(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     strength = _choice(req, "strength", ("subtle", "strong"), "subtle")
     return {
@@ -286,7 +287,7 @@ def _variation(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _zoom(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _zoom(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     scale = _number(req, "scale", actions.ZOOM_MIN, actions.ZOOM_MAX, 1.5)
     return {
@@ -296,7 +297,7 @@ def _zoom(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _pan(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _pan(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     direction = _choice(req, "direction", actions.PAN_DIRECTIONS, "down")
     scale = _number(req, "scale", actions.PAN_MIN, actions.PAN_MAX, 1.5)
@@ -307,7 +308,7 @@ def _pan(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _make_square(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _make_square(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     image = src.results[req.parent_index or 0]
     if image.width == image.height:
@@ -321,7 +322,7 @@ def _make_square(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _enhance(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _enhance(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     is_draft = src.speed is Speed.DRAFT or bool(src.spec.get("prompt", {}).get("params", {}).get("draft"))
     if not is_draft or src.operation not in (Operation.IMAGINE, Operation.REROLL):
@@ -331,16 +332,16 @@ def _enhance(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
             400,
             param="task_id",
         )
-    prompt = dict(src.spec.get("prompt", {}))
-    params = {k: v for k, v in prompt.get("params", {}).items() if k != "draft"}
+    prompt = PromptSpec(**src.spec.get("prompt", {}))
+    prompt["params"] = {k: v for k, v in prompt.get("params", {}).items() if k != "draft"}
     return {
-        "prompt": prompt | {"params": params},
+        "prompt": prompt,
         "options": {},
         "source": _source(src, req.parent_index or 0),
     }
 
 
-def _reroll(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _reroll(req: TaskRequest, parent: Task | None) -> Spec:
     if parent is None:
         raise TaskError(ErrorCode.INVALID_REQUEST, "task_id is required", 400, param="task_id")
     if parent.operation not in (Operation.IMAGINE, Operation.REROLL):
@@ -357,7 +358,7 @@ def _reroll(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     return {"prompt": _action_prompt(req, parent, required=False), "options": {"reroll_of": parent.id}}
 
 
-def _inpaint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _inpaint(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     return {
         "prompt": _action_prompt(req, src, required=False),
@@ -366,7 +367,7 @@ def _inpaint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _canvas_options(req: TaskRequest, *, mask_required: bool) -> dict[str, Any]:
+def _canvas_options(req: TaskRequest, *, mask_required: bool) -> OptionsSpec:
     canvas = _box(req.params.get("canvas"), "canvas", ("width", "height"))
     img_pos = _box(req.params.get("img_pos"), "img_pos", ("width", "height", "x", "y"))
     x, y, w, h = img_pos["x"], img_pos["y"], img_pos["width"], img_pos["height"]
@@ -381,7 +382,7 @@ def _canvas_options(req: TaskRequest, *, mask_required: bool) -> dict[str, Any]:
     }
 
 
-def _edit(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _edit(req: TaskRequest, parent: Task | None) -> Spec:
     src = _completed(req, parent)
     return {
         "prompt": _action_prompt(req, src, required=True),
@@ -399,7 +400,7 @@ def _image_url(req: TaskRequest) -> str:
     return url
 
 
-def _upload_paint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _upload_paint(req: TaskRequest, parent: Task | None) -> Spec:
     if req.parsed is None:
         raise TaskError(
             ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
@@ -410,7 +411,7 @@ def _upload_paint(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     }
 
 
-def _retexture(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _retexture(req: TaskRequest, parent: Task | None) -> Spec:
     if req.parsed is None:
         raise TaskError(
             ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
@@ -418,19 +419,19 @@ def _retexture(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
     return {"prompt": _prompt_spec(req.parsed), "options": {"image_url": _image_url(req)}}
 
 
-def _remove_bg(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _remove_bg(req: TaskRequest, parent: Task | None) -> Spec:
     return {"prompt": {}, "options": {"image_url": _image_url(req)}}
 
 
 BLEND_DIMENSIONS = ("1:1", "2:3", "3:2")
 
 
-def _blend(req: TaskRequest, parent: Task | None) -> dict[str, Any]:
+def _blend(req: TaskRequest, parent: Task | None) -> Spec:
     urls = _string_list(req.params.get("image_urls"), "image_urls")
     if not 2 <= len(urls) <= 5:
         raise TaskError(ErrorCode.INVALID_PARAMETERS, "blend takes 2 to 5 images", 400, param="image_urls")
     dims = _choice(req, "dimensions", BLEND_DIMENSIONS, "1:1")
-    prompt = _prompt_spec(req.parsed) if req.parsed else {"text": "", "params": {}}
+    prompt: PromptSpec = _prompt_spec(req.parsed) if req.parsed else {"text": "", "params": {}}
     prompt["params"] = {**prompt.get("params", {}), "ar": dims}
     return {"prompt": prompt, "options": {"image_urls": urls, "dimensions": dims}}
 

@@ -8,7 +8,7 @@ img2img start instead and refuses --sref/--oref (never silently ignores them).
 
 from __future__ import annotations
 
-from typing import Any
+from openmj.core.spec import PromptSpec, RefsSpec
 
 IW_DEFAULT = 1.0  # --iw default (0–3)
 IW_TO_SCALE = 0.6  # Fooocus ImagePrompt weight 0.6 at iw 1: scale = min(1, 0.6 × iw)
@@ -41,10 +41,10 @@ def omni_scale(ow: int | None) -> float:
     return min(OW_MAX_SCALE, OW_TO_SCALE * (OW_DEFAULT if ow is None else int(ow)) / 100)
 
 
-def references(prompt: dict[str, Any], extra_images: list[str]) -> dict[str, Any]:
+def references(prompt: PromptSpec, extra_images: list[str]) -> RefsSpec:
     """The `refs` part of a task spec from the parsed prompt: what the worker must fetch."""
     params = prompt.get("params", {})
-    refs: dict[str, Any] = {}
+    refs: RefsSpec = {}
     images = [*extra_images, *prompt.get("image_urls", [])]
     if images:
         refs["image_prompts"] = images

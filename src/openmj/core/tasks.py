@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from openmj.core.spec import Spec
+
 
 class Operation(enum.StrEnum):
     IMAGINE = "imagine"
@@ -184,7 +186,7 @@ class Task:
     status: Status
     progress: int
     prompt: str
-    spec: dict[str, Any]  # parsed prompt + everything the engine needs; fixed at submit
+    spec: Spec  # parsed prompt + everything the engine needs; fixed at submit (core/spec.py)
     request: dict[str, Any]
     speed: Speed
     seed: int

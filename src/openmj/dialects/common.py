@@ -58,7 +58,8 @@ class Dialect:
 
 
 def ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    context: Context = request.app.state.ctx
+    return context
 
 
 # --------------------------------------------------------------------------- keys

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from PIL import Image, ImageDraw
+
+from openmj.core.spec import MaskSpec
 
 MASK_THRESHOLD = 127  # a grey mask pixel above this is "repaint" (white = repaint, black = keep)
 
 
-def rasterize(mask: dict[str, Any], size: tuple[int, int], image: Image.Image | None = None) -> Image.Image:
+def rasterize(mask: MaskSpec | None, size: tuple[int, int], image: Image.Image | None = None) -> Image.Image:
     """`mask` is the validated spec: {"areas": [...]} (points in each area's own width×height frame)
     or {"url": ...} whose fetched picture is `image`."""
+    if not mask:
+        raise ValueError("the task has no mask")
     w, h = size
     if "areas" in mask:
         out = Image.new("L", size, 0)
@@ -25,6 +29,7 @@ def rasterize(mask: dict[str, Any], size: tuple[int, int], image: Image.Image | 
         raise ValueError("mask image missing")
     grey = image.convert("RGBA")
     # a transparent PNG mask: painted (opaque) pixels are the region; else luminance decides
-    alpha = grey.getchannel("A") if grey.getextrema()[3][0] < 255 else grey.convert("L")
+    alpha_low, _ = cast(tuple[int, int], grey.getchannel("A").getextrema())  # the most transparent pixel
+    alpha = grey.getchannel("A") if alpha_low < 255 else grey.convert("L")
     alpha = alpha.resize(size, Image.Resampling.NEAREST)
     return alpha.point(lambda v: 255 if v > MASK_THRESHOLD else 0)

@@ -14,12 +14,13 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import CursorResult, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.accounts import ApiKey
+from openmj.core.spec import Spec
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
 from openmj.store.db import Database
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
@@ -68,7 +69,7 @@ def row_to_task(row: TaskRow) -> Task:
         status=Status(row.status),
         progress=row.progress,
         prompt=row.prompt,
-        spec=row.spec or {},
+        spec=cast(Spec, row.spec or {}),
         request=row.request or {},
         speed=Speed(row.speed),
         seed=int(row.seed),
@@ -159,14 +160,14 @@ class Repository:
     async def set_disabled(self, key_id: str, disabled: bool) -> bool:
         async with self.db.write() as s:
             res = await s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(disabled=disabled))
-            return res.rowcount == 1
+            return _affected(res) == 1
 
     async def grant(self, key_id: str, amount: float) -> float | None:
         async with self.db.write() as s:
             res = await s.execute(
                 update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(credits=ApiKeyRow.credits + amount)
             )
-            if res.rowcount != 1:
+            if _affected(res) != 1:
                 return None
             s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=amount, created_at=time.time()))
             return float(
@@ -280,7 +281,7 @@ class Repository:
                 .where(ApiKeyRow.id == owner, ApiKeyRow.credits >= price)
                 .values(credits=ApiKeyRow.credits - price)
             )
-            if res.rowcount != 1:
+            if _affected(res) != 1:
                 raise _Refused("insufficient_credits")
             s.add(LedgerRow(key_id=owner, task_id=task_id, kind="reserve", amount=-price, created_at=now))
 
@@ -442,7 +443,7 @@ class Repository:
                 )
                 .values(**values)
             )
-            if res.rowcount != 1:
+            if _affected(res) != 1:
                 return None
             flag = (
                 await s.execute(select(TaskRow.cancel_requested).where(TaskRow.id == task_id))
@@ -551,6 +552,7 @@ class Repository:
         async with self.db.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection  # asyncpg.Connection
+            assert driver is not None
 
             def listener(*_: Any) -> None:
                 on_task()
@@ -580,7 +582,7 @@ class Repository:
                     updated_at=now,
                 )
             )
-            return res.rowcount == 1
+            return _affected(res) == 1
 
     async def release(self, task_id: str, worker_id: str) -> bool:
         """A worker shutting down hands its task back to the queue (not counted as an attempt)."""
@@ -601,7 +603,7 @@ class Repository:
                     updated_at=time.time(),
                 )
             )
-            return res.rowcount == 1
+            return _affected(res) == 1
 
     async def status_counts(self) -> dict[str, int]:
         async with self.db.read_session() as s:
@@ -730,7 +732,7 @@ class Repository:
         owner: str,
         *,
         prompt: str,
-        spec: dict[str, Any],
+        spec: Spec,
         request: dict[str, Any],
         seed: int,
         price: float,
@@ -751,7 +753,7 @@ class Repository:
                 await self._admit(s, owner, task_id, price, now, max_unfinished, queue_cap)
                 row.status = Status.PENDING.value
                 row.prompt = prompt
-                row.spec = spec
+                row.spec = dict(spec)
                 row.request = request
                 row.seed = seed
                 row.priority = priority
@@ -764,6 +766,11 @@ class Repository:
         except _Refused as refused:
             return refused.reason
         return "ok"
+
+
+def _affected(result: Any) -> int:
+    """Rows an UPDATE or DELETE matched (a CursorResult's rowcount; `execute` is typed Result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 class _Refused(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from . import errors
 from .aspect import parse_ratio
@@ -125,7 +126,7 @@ class Occurrence:
     name: str
     values: list[str]
     pos: int
-    value: object = None
+    value: Any = None  # set by validation: a number, a string, a list, True
 
     def shown(self) -> str:
         """How messages name it: ``--s``; ``--style cute`` keeps its value."""
@@ -245,26 +246,26 @@ def validate(occ: Occurrence, model: str, ctx: dict) -> object:
             raise errors.not_one_of(occ.name, NIJI_VERSIONS)
         return number
     if key == "style":
-        value = occ.values[0].lower()
-        allowed = STYLE_VALUES.get(model, ())
-        if value != "raw" and model in STYLE_VALUES:  # otherwise stage 5 says "not compatible"
-            if allowed is None:
-                if _STYLE_CODE_RE.fullmatch(value) is None:
+        style = occ.values[0].lower()
+        styles = STYLE_VALUES.get(model, ())
+        if style != "raw" and model in STYLE_VALUES:  # otherwise stage 5 says "not compatible"
+            if styles is None:
+                if _STYLE_CODE_RE.fullmatch(style) is None:
                     raise errors.expects(occ.name, "a style tuner code")
-            elif value not in allowed:
-                raise errors.not_one_of(occ.name, allowed)
-        return value
+            elif style not in styles:
+                raise errors.not_one_of(occ.name, styles)
+        return style
     if key == "motion":
-        value = occ.values[0].lower()
-        if value not in _MOTION_VALUES:
+        motion = occ.values[0].lower()
+        if motion not in _MOTION_VALUES:
             raise errors.not_one_of(occ.name, _MOTION_VALUES)
-        return value
+        return motion
     if key == "bs":
         raw = occ.values[0]
-        value = to_int(raw) if INT_RE.fullmatch(raw) else None
-        if value not in _BS_VALUES:
+        batch = to_int(raw) if INT_RE.fullmatch(raw) else None
+        if batch not in _BS_VALUES:
             raise errors.not_one_of(occ.name, _BS_VALUES)
-        return value
+        return batch
     if key == "speed":
         return occ.name[2:]
     if key == "visibility":

@@ -13,6 +13,7 @@ flattened once per job, so the work is O(jobs x length) with jobs <= cap.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import too_many_jobs, unbalanced
 
@@ -25,12 +26,16 @@ class _Seq(list):
     """A run of literal strings and groups; ``count`` = jobs it expands to."""
 
     __slots__ = ("count", "ropes")
+    count: int  # type: ignore[assignment]  # shadows list.count on purpose: a job count
+    ropes: list[Any]
 
 
 class _Group(list):
     """The options (``_Seq``) of one ``{…}``; ``count`` = sum of its options' counts."""
 
     __slots__ = ("count", "ropes")
+    count: int  # type: ignore[assignment]  # shadows list.count on purpose: a job count
+    ropes: list[Any]
 
 
 def _unescape(piece: str) -> str:

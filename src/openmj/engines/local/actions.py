@@ -151,7 +151,7 @@ def upscale(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Gene
     out = img2img(engine, one, src.resize(diffuse, RESAMPLE), strength, control, 1)[0]
     if out.size != final:
         out = out.resize(final, RESAMPLE)
-    return EngineResult(images=[out], seeds=one.seeds)
+    return EngineResult(images=[out], seeds=list[int | None](one.seeds))
 
 
 def variation(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
+from openmj.core.spec import OptionsSpec
 from openmj.engines.base import EngineJob, EngineResult, JobControl
 from openmj.engines.local.actions import RESAMPLE, img2img, inpaint_call, vae_tiling
 from openmj.engines.local.generate import generators, step_callback
@@ -52,7 +53,7 @@ def inpaint(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Gene
     return EngineResult(images=images, seeds=list(plan.seeds))
 
 
-def _canvas(engine: LocalEngine, image: Image.Image, opts: dict[str, Any], mask_image: Image.Image | None):
+def _canvas(engine: LocalEngine, image: Image.Image, opts: OptionsSpec, mask_image: Image.Image | None):
     """Place the image on the (scaled) canvas; the repaint mask is outside it plus the user's mask."""
     cw, ch = opts["canvas"]["width"], opts["canvas"]["height"]
     f = fit_budget(cw, ch, engine.profile.native_size)

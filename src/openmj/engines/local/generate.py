@@ -42,7 +42,7 @@ def seamless(pipe: Any, enabled: bool) -> Iterator[None]:
         m
         for part in (pipe.unet, pipe.vae)
         for m in part.modules()
-        if isinstance(m, torch.nn.Conv2d) and any(p > 0 for p in m.padding)  # type: ignore[operator]
+        if isinstance(m, torch.nn.Conv2d) and any(p > 0 for p in m.padding)
     ]
     for m in convs:
         m.padding_mode = "circular"

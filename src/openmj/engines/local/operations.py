@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from PIL import Image
 
 from openmj.core import references as R
 from openmj.core.mapping import GenerationPlan, plan_generation
@@ -20,7 +22,7 @@ Runner = Callable[["LocalEngine", EngineJob, JobControl], EngineResult]
 
 
 def plan_for(engine: LocalEngine, task: Task, *, n_images: int = 4) -> GenerationPlan:
-    prompt: dict[str, Any] = task.spec.get("prompt", {})
+    prompt = task.spec.get("prompt", {})
     params = dict(prompt.get("params", {}))
     if task.operation not in (Operation.IMAGINE, Operation.REROLL):
         params.pop("draft", None)  # actions re-render at full quality (Midjourney: Vary/Enhance of a draft)
@@ -48,7 +50,7 @@ def imagine(engine: LocalEngine, job: EngineJob, control: JobControl) -> EngineR
             kwargs = references.adapter_kwargs(engine, job.task.spec.get("refs", {}), job.extra)
             images = run_plan(engine.pipe, plan, control, engine.device, **kwargs)
     else:  # no adapter: the image prompts (blended) are the img2img start; --iw sets how much they count
-        sources = job.extra.get("image_prompts") or job.extra.get("blend")
+        sources: list[Image.Image] = job.extra.get("image_prompts") or job.extra.get("blend") or []
         start = references.blended(sources, (plan.width, plan.height))
         strength = R.image_prompt_strength(job.task.spec.get("refs", {}).get("iw"))
         images = actions.img2img(engine, plan, start, strength, control, len(plan.seeds))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from openmj.core import references as R
+from openmj.core.spec import RefsSpec
 
 if TYPE_CHECKING:
     from openmj.engines.local.engine import LocalEngine
@@ -80,7 +81,7 @@ def fit_for_encoder(image: Image.Image, processor: Any) -> Image.Image:
     return resized.crop((left, top, left + cw, top + ch))
 
 
-def adapter_kwargs(engine: LocalEngine, refs: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def adapter_kwargs(engine: LocalEngine, refs: RefsSpec, extra: dict[str, Any]) -> dict[str, Any]:
     """`ip_adapter_image` for the three slots and the matching scales (unused slots: scale 0)."""
     blank = Image.new("RGB", (224, 224), (127, 127, 127))
     processor = getattr(engine.pipe, "feature_extractor", None)

@@ -149,7 +149,7 @@ def _build_tiny_ip_adapter(unet: object, folder: Path) -> None:
     }
     models = folder / "models"
     models.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(models / "ip-adapter_tiny.safetensors"))  # type: ignore[union-attr]
+    save_file({k: v.contiguous() for k, v in state.items()}, str(models / "ip-adapter_tiny.safetensors"))  # type: ignore[attr-defined]
     CLIPVisionModelWithProjection(
         CLIPVisionConfig(
             hidden_size=32,

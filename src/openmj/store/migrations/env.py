@@ -29,7 +29,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _main() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "db.alembic_config sets sqlalchemy.url"
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     async with engine.connect() as conn:
         await conn.run_sync(_run)
         await conn.commit()

@@ -1,0 +1,88 @@
+"""The task spec: everything a worker needs, fixed at submit (`core.operations.validate_request`).
+
+Stored as JSON with the task, so a task re-run after a crash does exactly the same work. Every
+key is optional in the type because each operation fills only its own parts (the table in
+`core/operations.py` says which); readers use `.get`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class PromptSpec(TypedDict, total=False):
+    """The parsed prompt (docs/prompt.md, "Normal form") the engine renders."""
+
+    text: str
+    image_urls: list[str]  # image prompts written in the prompt
+    params: dict[str, Any]  # --ar, --s, --seed, --no … as the parser normalised them
+    segments: list[dict[str, Any]]  # `::` multi-prompt parts with their weights
+    effective_model: str  # "7", "niji 7", …
+    warnings: list[str]
+
+
+class SrefItem(TypedDict):
+    ref: str  # an image URL, or a style code (digits)
+    weight: float
+
+
+class RefsSpec(TypedDict, total=False):
+    """Reference images the worker fetches before the engine runs."""
+
+    image_prompts: list[str]
+    iw: float | None
+    sref: list[SrefItem]
+    sw: int | None
+    oref: str
+    ow: int | None
+
+
+class MaskSpec(TypedDict, total=False):
+    url: str  # a black/white image (http(s) or data:), white = repaint
+    areas: list[dict[str, Any]]  # polygons: {width, height, points: [x1, y1, …]}
+
+
+class OptionsSpec(TypedDict, total=False):
+    """Operation options (validated, with defaults applied)."""
+
+    mode: str  # upscale: subtle | creative
+    factor: int  # upscale: 1 (separate from the grid), 2, 4
+    strength: str  # vary: subtle | strong
+    remix: bool
+    scale: float  # zoom, pan
+    direction: str  # pan: up | down | left | right
+    mask: MaskSpec | None
+    canvas: dict[str, int]  # editor: {width, height}
+    img_pos: dict[str, int]  # editor: {width, height, x, y}
+    image_url: str  # the uploaded image of upload-paint, retexture, remove-bg
+    image_urls: list[str]  # blend
+    dimensions: str  # blend: 1:1 | 2:3 | 3:2
+    reroll_of: str
+    watermark: str  # kie waterMark: drawn on every output
+
+
+class SourceSpec(TypedDict):
+    """The finished image an action starts from."""
+
+    task_id: str
+    index: int
+    name: str  # its file name in the media store
+    width: int
+    height: int
+    seed: int | None
+    operation: str
+
+
+class ModalSpec(TypedDict, total=False):
+    """A midjourney-proxy action waiting for its window's input (Custom Zoom, Vary Region)."""
+
+    params: dict[str, Any]
+    index_naming: list[Any]  # [wire field name, first number] for messages
+
+
+class Spec(TypedDict, total=False):
+    prompt: PromptSpec
+    options: OptionsSpec
+    refs: RefsSpec
+    source: SourceSpec
+    modal: ModalSpec
