@@ -110,7 +110,7 @@ def is_progress(event: str) -> bool:
 
 
 def event_rank(event: str) -> tuple[int, int]:
-    """midjourney-proxy's status order (spec §4.6): submitted < in progress by percent < final."""
+    """midjourney-proxy's status order (api-dialects.md §4.6): submitted < in progress by percent < final."""
     if is_progress(event):
         try:
             return (1, int(event.partition(":")[2]))

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 1.0
     reaper_seconds: float = 2.0
     max_attempts: int = 3  # a task that kills its worker this many times fails (and is refunded)
-    task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (seed 000)
+    task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (EvoLink's mj-v7 page)
     poll_seconds: float = 0.5  # worker idle poll when no wake-up arrives
 
     # media
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     # accounts
     initial_key_credits: float = 1000.0
-    default_rpm: int = 10_000  # APIXO documents 10,000 requests/minute (seed 002)
+    default_rpm: int = 10_000  # APIXO documents 10,000 requests/minute (APIXO's Midjourney page)
     default_concurrency: int = 1_000
     queue_cap: int = 100_000  # global cap on unfinished tasks
 

@@ -82,6 +82,12 @@ class Worker:
         self.current = control
         beat = asyncio.create_task(self._heartbeat(task, control))
         try:
+            if not self.engine.supports(task.operation):
+                raise TaskError(
+                    ErrorCode.NOT_SUPPORTED,
+                    f"The model '{self.engine.profile.name}' cannot run {task.operation.value} tasks",
+                    400,
+                )
             job = await self._job(task)
             result = await asyncio.to_thread(self.engine.run, job, control)
         except JobStopped as stopped:
@@ -151,7 +157,7 @@ class Worker:
         self._finished(task)
 
     async def _moderate(self, task: Task, result: EngineResult) -> EngineResult | None:
-        """Remove flagged outputs; with none left the task fails, and is not refunded (seed 000:
+        """Remove flagged outputs; with none left the task fails, and is not refunded (EvoLink's mj-v7 page:
         credits for outputs removed by moderation are not returned)."""
         if self.image_moderator is None or not result.images:
             return result
@@ -171,7 +177,7 @@ class Worker:
                 refund=False,
             )
             return None
-        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept], meta=result.meta)
+        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept])
 
     async def _stopped(self, task: Task, reason: str) -> None:
         if reason == "shutdown":

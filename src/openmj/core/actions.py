@@ -1,4 +1,4 @@
-"""Actions on a finished image → diffusion settings and canvas geometry (spec §13, anchors §3).
+"""Actions on a finished image → diffusion settings and canvas geometry (mj-prompt.md §13, docs/models.md).
 
 Pure: sizes and strengths only. Each value is a named constant with the Midjourney behaviour it
 imitates and why this number.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Upscale (Subtle/Creative) doubles both sides [spec §5.3]. Subtle keeps detail: a light
+# Upscale (Subtle/Creative) doubles both sides [mj-prompt.md §5.3]. Subtle keeps detail: a light
 # img2img pass over a Lanczos enlargement; Creative adds detail: more denoise (Fooocus: 0.382).
 UPSCALE_SUBTLE_STRENGTH = 0.2
 UPSCALE_CREATIVE_STRENGTH = 0.4
-UPSCALE_FACTORS = (2, 4)  # APIXO's upscale types 2 and 3 are 2× and 4× HD (seed 002)
+UPSCALE_FACTORS = (2, 4)  # APIXO's upscale types 2 and 3 are 2× and 4× HD (APIXO's Midjourney page)
 
 # Vary (Subtle) / (Strong): img2img from the chosen image with new seeds (Fooocus 0.5 / 0.85).
 VARY_SUBTLE_STRENGTH = 0.5
@@ -28,7 +28,7 @@ ENHANCE_STRENGTH = 0.45
 OUTPAINT_STRENGTH = 1.0
 OUTPAINT_FEATHER_PX = 8
 
-ZOOM_MIN, ZOOM_MAX = 1.0, 2.0  # Custom Zoom 1.0–2.0 [spec §13]; EvoLink outpaint takes 1.1–2.0
+ZOOM_MIN, ZOOM_MAX = 1.0, 2.0  # Custom Zoom 1.0–2.0 [mj-prompt.md §13]; EvoLink outpaint takes 1.1–2.0
 PAN_MIN, PAN_MAX = 1.1, 3.0  # EvoLink mj-v7-pan scale 1.1–3.0, default 1.5 (≈ +50 % of the side)
 PAN_DIRECTIONS = ("up", "down", "left", "right")
 

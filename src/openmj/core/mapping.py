@@ -1,4 +1,4 @@
-"""Midjourney parameters → diffusion settings (spec/mj-prompt.md §12, notes/anchors.md §3).
+"""Midjourney parameters → diffusion settings (docs/reference/mj-prompt.md §12, docs/models.md).
 
 Midjourney documents what its parameters do, not how. Each mapping below is a named constant
 with the Midjourney behaviour it imitates and why this value. The engine applies the resulting
@@ -16,7 +16,7 @@ from openmj.core.prompt import grid_size
 from openmj.core.tasks import Speed
 
 GRID_IMAGES = 4  # every Midjourney job is a 2×2 grid of four images (seeds s, s+1, s+2, s+3)
-MJ_NATIVE_SIDE = 1024  # a V7 1:1 grid image is 1024×1024 (§5.3); sizes are scaled from it
+MJ_NATIVE_SIDE = 1024  # a V7 1:1 grid image is 1024×1024 (mj-prompt.md §5.3); sizes are scaled from it
 MAX_SEED = 2**32 - 1  # Midjourney seeds are 0–4294967295
 
 # --draft: "half the cost, ~10× faster" → half the steps and half the side length of a grid image
@@ -156,7 +156,7 @@ def plan_generation(
     guidance: float,
     n_images: int = GRID_IMAGES,
 ) -> GenerationPlan:
-    """Build the plan for an imagine-like job from the parsed prompt (spec §11 params)."""
+    """Build the plan for an imagine-like job from the parsed prompt (mj-prompt.md §11 params)."""
     draft = speed is Speed.DRAFT or bool(params.get("draft"))
     ar = params.get("ar", "1:1")
     width, height = model_size(ar, native_side, size_multiple, DRAFT_SIZE_FACTOR if draft else 1.0)

@@ -1,4 +1,4 @@
-"""Image prompts, style and omni references → adapter scales (spec §8, §12; anchors §3).
+"""Image prompts, style and omni references → adapter scales (mj-prompt.md §8, §12; docs/models.md).
 
 Pure mapping, no torch. The local engine applies these through an IP-Adapter (three copies of
 one adapter: image prompts and omni reference use every layer, the style reference only the

@@ -76,7 +76,7 @@ class Speed(enum.StrEnum):
 
     @property
     def priority(self) -> int:
-        """Queue priority: turbo > fast > relax > draft (DESIGN.md "Queue")."""
+        """Queue priority: turbo > fast > relax > draft (docs/design.md)."""
         return {Speed.TURBO: 30, Speed.FAST: 20, Speed.RELAX: 10, Speed.DRAFT: 0}[self]
 
 
@@ -161,7 +161,7 @@ class TaskRequest:
     model: str  # the public model name the client asked for (e.g. "mj-v7")
     dialect: str
     prompt: str = ""
-    parsed: dict[str, Any] | None = None  # the §11 normal form, after the dialect's prompt policy
+    parsed: dict[str, Any] | None = None  # the normal form (mj-prompt.md §11) after the prompt policy
     speed: Speed = Speed.FAST
     params: dict[str, Any] = field(
         default_factory=dict
@@ -207,8 +207,3 @@ class Task:
     attempts: int = 0
     media_expires_at: float | None = None
     deadline: float | None = None
-    estimated_seconds: float | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status.terminal

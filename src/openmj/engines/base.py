@@ -80,7 +80,6 @@ class EngineJob:
 class EngineResult:
     images: list[Image.Image]
     seeds: list[int | None]
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,8 @@ class ModelProfile:
 
 
 class Engine(Protocol):
-    profile: ModelProfile
+    @property
+    def profile(self) -> ModelProfile: ...
 
     def load(self) -> None:
         """Load weights now (at start-up), raising EngineLoadError with a clear message."""

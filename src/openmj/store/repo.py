@@ -292,10 +292,6 @@ class Repository:
             q = q.where(TaskRow.owner == owner)
         return int((await s.execute(q)).scalar_one())
 
-    async def count_unfinished(self, owner: str | None = None) -> int:
-        async with self.db.read_session() as s:
-            return await self._count_unfinished(s, owner)
-
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
         async with self.db.read_session() as s:

@@ -1,4 +1,7 @@
-"""Midjourney's prompt language (spec ``mj-prompt.md``), parsed exactly.
+"""Midjourney's prompt language, parsed exactly.
+
+Section numbers (§N) in this package refer to docs/reference/mj-prompt.md, the specification the
+parser follows; docs/prompt.md describes it for users.
 
 Public interface::
 

@@ -1,4 +1,4 @@
-"""Dialect policies: provider rules layered on the one parser (issue 3 item 3).
+"""Dialect policies: provider rules layered on the one parser.
 
 Providers change what reaches Midjourney: EvoLink locks the model and strips speed flags, APIXO and
 kie take some parameters as JSON fields.  These functions apply exactly those rules and then run
@@ -25,7 +25,7 @@ from .errors import PromptError
 from .parser import MAX_LENGTH, Options, ParsedPrompt, parse_with
 from .tokens import INT_RE
 
-# EvoLink (seed 000): prompt maxLength 8192; the model is always V7.
+# EvoLink (EvoLink's mj-v7 page): prompt maxLength 8192; the model is always V7.
 EVOLINK_MAX_LENGTH = 8192
 _EVOLINK = Options(
     drop=frozenset({"version", "speed", "draft"}),
@@ -44,9 +44,9 @@ def evolink_prompt(text: str) -> tuple[ParsedPrompt, str | None]:
     * ``--fast``/``--turbo``/``--draft``/``--relax`` are removed; the first one is returned as the
       speed the prompt asked for ("fast", "turbo", "draft", "relax") — ``None`` if there was none.
       The caller decides whether ``model_params.speed`` wins.
-    * Image prompts follow MJ (and seed 000): one image without text is invalid, two or more are
+    * Image prompts follow MJ (and EvoLink's mj-v7 page): one image without text is invalid, two or more are
       valid with or without text, links must end in .png/.gif/.webp/.jpg/.jpeg.
-    * Length limit 8192 characters (seed 000) instead of MJ's 6000.
+    * Length limit 8192 characters (EvoLink's mj-v7 page) instead of MJ's 6000.
     """
     parsed, dropped = parse_with(text, "7", _EVOLINK)
     speed = None
@@ -57,7 +57,7 @@ def evolink_prompt(text: str) -> tuple[ParsedPrompt, str | None]:
     return parsed, speed
 
 
-# APIXO: version field values → parameter tokens (seed 002: v6, v6.1, v7, niji 6, niji 7).
+# APIXO: version field values → parameter tokens (APIXO's Midjourney page: v6, v6.1, v7, niji 6, niji 7).
 _APIXO_VERSIONS = {
     "v6": ("--v", "6"),
     "v6.1": ("--v", "6.1"),
@@ -65,7 +65,7 @@ _APIXO_VERSIONS = {
     "niji 6": ("--niji", "6"),
     "niji 7": ("--niji", "7"),
 }
-APIXO_DEFAULT_VERSION = "6.1"  # seed 002: "Default: v6.1"
+APIXO_DEFAULT_VERSION = "6.1"  # APIXO's Midjourney page: "Default: v6.1"
 # speed: relaxed is executed/billed as fast (api-dialects §3.2); draft is V7's --draft flag.
 _APIXO_SPEEDS = {"fast": "--fast", "turbo": "--turbo", "draft": "--draft", "relaxed": "--fast"}
 
@@ -109,7 +109,7 @@ def apixo_prompt(prompt: str, fields: Mapping[str, Any] | None = None) -> Parsed
     return parse_with(text, context, options)[0]
 
 
-# kie (seed 003): version enum 7, 6.1, 6, 5.2, 5.1, niji6 (+ niji7 in the current enum).
+# kie (kie.ai's generate page): version enum 7, 6.1, 6, 5.2, 5.1, niji6 (+ niji7 in the current enum).
 _KIE_VERSIONS = {
     "7": ("--v", "7"),
     "6.1": ("--v", "6.1"),

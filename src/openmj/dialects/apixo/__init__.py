@@ -1,8 +1,9 @@
 """APIXO: POST /api/v1/generateTask/midjourney, GET /api/v1/statusTask/midjourney, balance.
 
-spec/api-dialects.md §3, seed 002. Thin: wire JSON ⇄ core types; the rules live in the service.
-Envelope `{code, message, data}`; errors use the real HTTP status (§3.5) with the same `code`.
-Three generations of APIXO's docs coexist, so `input` accepts every name any of them used.
+docs/api/apixo.md; the wire format is docs/reference/api-dialects.md §3. Thin: wire JSON ⇄ core
+types; the rules live in the service. Envelope `{code, message, data}`; errors use the real HTTP
+status (§3.5) with the same `code`. Three generations of APIXO's docs coexist, so `input` accepts
+every name any of them used.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _STATES = {
     Status.FAILED: "failed",
     Status.CANCELLED: "failed",
 }
-#: core task error code → APIXO failCode (§3.5)
+#: core task error code → APIXO failCode (api-dialects.md §3.5)
 FAIL_CODES = {
     ErrorCode.CONTENT_POLICY.value: "CONTENT_VIOLATION",
     ErrorCode.IMAGE_TOO_LARGE.value: "IMAGE_TOO_LARGE",
@@ -56,7 +57,7 @@ DEFAULT_FAIL_CODE = "GENERATION_FAILED"
 
 
 def render_status(ctx_: Context, task: Task) -> dict[str, Any]:
-    """statusTask `data` (§3.3): times in Unix ms; resultJson is a JSON string."""
+    """statusTask `data` (api-dialects.md §3.3): times in Unix ms; resultJson is a JSON string."""
     out: dict[str, Any] = {
         "taskId": task.id,
         "state": _STATES[task.status],
@@ -75,7 +76,7 @@ def render_status(ctx_: Context, task: Task) -> dict[str, Any]:
 
 
 def callback_payload(ctx: Context, task: Task, event: str) -> dict[str, Any]:
-    """The webhook body (§3.4): exactly the statusTask envelope."""
+    """The webhook body (api-dialects.md §3.4): exactly the statusTask envelope."""
     return {"code": 200, "message": "success", "data": render_status(ctx, task)}
 
 

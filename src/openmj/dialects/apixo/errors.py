@@ -15,7 +15,7 @@ from openmj.jsonwire import JSONResponse
 
 # --------------------------------------------------------------------------- errors
 
-#: core codes whose natural HTTP status is not APIXO's (§3.5: 400 401 402 403 404 429 500 503,
+#: core codes whose natural HTTP status is not APIXO's (api-dialects.md §3.5: 400 401 402 403 404 429 500 503,
 #: plus 413 for a body over the size limit, in the same envelope)
 _STATUS: dict[ErrorCode, int] = {
     ErrorCode.KEY_DISABLED: 401,
@@ -39,7 +39,7 @@ def error_response(err: TaskError) -> JSONResponse:
     status = _STATUS.get(err.code, err.http_status)
     if status not in _MESSAGES:  # 405, 413, …: APIXO documents none of them
         status = 500 if status >= 500 else 400
-    # §3.5: {"code":400,"message":"Invalid request","data":{"error":"Missing required field: …"}}
+    # api-dialects.md §3.5: {"code":400,"message":"Invalid request","data":{"error":"Missing field: …"}}
     body = {"code": status, "message": _MESSAGES[status], "data": {"error": err.message}}
     return JSONResponse(body, status_code=status, headers=retry_after(err))
 

@@ -85,7 +85,7 @@ _SPEEDS = {"fast": Speed.FAST, "turbo": Speed.TURBO, "draft": Speed.DRAFT, "rela
 
 def _speed(inp: Input, *, draft: bool) -> Speed:
     if inp.speed is None or inp.speed == "":
-        return Speed.FAST  # seed 002: default fast
+        return Speed.FAST  # APIXO's Midjourney page: default fast
     speed = _SPEEDS.get(inp.speed.strip().lower())
     if speed is None or (speed is Speed.DRAFT and not draft):
         allowed = "fast, turbo, draft or relaxed" if draft else "fast, turbo or relaxed"
@@ -205,7 +205,7 @@ def build_vary(inp: Input) -> TaskRequest:
     return req
 
 
-#: upscale `type` (seed 002 "Upscale types") → core upscale options
+#: upscale `type` (APIXO's Midjourney page "Upscale types") → core upscale options
 UPSCALE_TYPES: dict[int, dict[str, Any]] = {
     0: {"mode": "subtle", "factor": 2},  # Standard HD: MJ's Upscale (Subtle), 2×
     1: {"mode": "creative", "factor": 2},  # Creative HD: Upscale (Creative) adds details, 2×

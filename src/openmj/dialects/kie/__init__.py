@@ -1,9 +1,10 @@
 """kie.ai: /api/v1/mj/generate, record-info, generateUpscale, generateVary (+ video: 505).
 
-spec/api-dialects.md §2, seed 003. Thin: wire JSON ⇄ core types; the rules live in the service.
-Envelope `{code, msg, data}`. Following spec §2.6, business errors answer HTTP 200 with the code in
-the body (kie's own samples test `response.ok && body.code === 200`); only authentication (401)
-and server faults (500) use the real HTTP status as well.
+docs/api/kie.md; the wire format is docs/reference/api-dialects.md §2. Thin: wire JSON ⇄ core
+types; the rules live in the service. Envelope `{code, msg, data}`. Following §2.6, business errors
+answer HTTP 200 with the code in the body (kie's own samples test `response.ok && body.code ===
+200`); only authentication (401), a body over the size limit (413) and server faults (500) use
+the real HTTP status as well.
 """
 
 from __future__ import annotations

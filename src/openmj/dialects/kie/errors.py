@@ -15,7 +15,7 @@ from openmj.jsonwire import JSONResponse
 
 # --------------------------------------------------------------------------- errors
 
-#: core code → kie body code (spec §2.6: 400 400 401 402 404 422 429 455 500 501 505)
+#: core code → kie body code (api-dialects.md §2.6: 400 400 401 402 404 422 429 455 500 501 505)
 _CODES: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.KEY_DISABLED: 401,
@@ -36,7 +36,7 @@ _CODES: dict[ErrorCode, int] = {
     ErrorCode.GENERATION_FAILED: 501,
     ErrorCode.SERVICE_ERROR: 500,
 }
-# the codes that also set the HTTP status (spec §2.6: auth and server faults); 413 comes from the
+# the codes that also set the HTTP status (api-dialects.md §2.6: auth and server faults); 413 comes from the
 # body-size guard before the body is read, where a proxy in front would answer 413 as well
 _REAL_HTTP = frozenset({401, 413, 500})
 

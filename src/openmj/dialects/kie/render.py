@@ -61,7 +61,7 @@ _TASK_ERROR_CODES = {
 
 
 def success_flag(task: Task) -> int:
-    """0 generating, 1 success, 2 failed, 3 created but generation failed (spec §2.4, §6)."""
+    """0 generating, 1 success, 2 failed, 3 created but generation failed (api-dialects.md §2.4, §6)."""
     if task.status is Status.COMPLETED:
         return 1
     if task.status is Status.FAILED and task.started_at is not None:
@@ -90,7 +90,7 @@ def render_record(ctx_: Context, task: Task) -> dict[str, Any]:
 
 
 def callback_payload(ctx: Context, task: Task, event: str) -> dict[str, Any]:
-    """The callback body of spec §2.5 (`resultUrls` is a plain string list here).
+    """The callback body of api-dialects.md §2.5 (`resultUrls` is a plain string list here).
 
     kie calls back once, when the task ends; a non-terminal task renders as code 200 with no
     URLs and msg "waiting" (the deliverer should only queue terminal events for kie).

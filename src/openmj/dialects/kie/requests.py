@@ -17,7 +17,7 @@ from openmj.dialects.common import (
 
 DIALECT = "kie"
 MODEL = "midjourney"  # kie has no model field; the name that key model lists and prices see
-MAX_PROMPT = 2000  # seed 003: "Max length: 2000 characters"
+MAX_PROMPT = 2000  # kie.ai's generate page: "Max length: 2000 characters"
 MAX_FILE_URLS = 20
 
 
@@ -30,7 +30,7 @@ _SPEEDS = {"relaxed": Speed.RELAX, "relax": Speed.RELAX, "fast": Speed.FAST, "tu
 
 
 class GenerateBody(BaseModel):
-    """POST /api/v1/mj/generate (seed 003). Unknown keys are ignored (kie adds fields often)."""
+    """POST /api/v1/mj/generate (kie.ai's generate page). Unknown keys are ignored (kie adds fields often)."""
 
     model_config = ConfigDict(extra="ignore")
     taskType: Literal["mj_txt2img", "mj_img2img", "mj_style_reference", "mj_omni_reference"] = "mj_txt2img"

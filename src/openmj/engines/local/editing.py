@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,12 +12,10 @@ from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
 from openmj.core.spec import OptionsSpec
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local.actions import RESAMPLE, img2img, inpaint_call, vae_tiling
 from openmj.engines.local.generate import generators, step_callback
+from openmj.engines.local.pipelines import Pipelines
+from openmj.engines.local.redraw import RESAMPLE, img2img, inpaint_call, vae_tiling
 from openmj.media.masks import rasterize
-
-if TYPE_CHECKING:
-    from openmj.engines.local.engine import LocalEngine
 
 INPAINT_STRENGTH = 1.0  # Vary Region repaints the selection with new content (Fooocus "Modify Content")
 # the editor works at most at this many pixels (1.25 × the model's native side, squared); larger
@@ -42,21 +39,19 @@ def fit_budget(width: int, height: int, native: int) -> float:
     return min(1.0, math.sqrt(budget / (width * height)))
 
 
-def inpaint(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def inpaint(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = job.images["source"].convert("RGB")
     mask = rasterize(job.task.spec["options"]["mask"], src.size, job.images.get("mask"))
     if mask.getextrema()[1] == 0:
-        return EngineResult(
-            images=[src.copy() for _ in plan.seeds], seeds=list(plan.seeds), meta={"empty_mask": True}
-        )
-    images = inpaint_call(engine, plan, src, mask, control, INPAINT_STRENGTH)
+        return EngineResult(images=[src.copy() for _ in plan.seeds], seeds=list(plan.seeds))
+    images = inpaint_call(pipes, plan, src, mask, control, INPAINT_STRENGTH)
     return EngineResult(images=images, seeds=list(plan.seeds))
 
 
-def _canvas(engine: LocalEngine, image: Image.Image, opts: OptionsSpec, mask_image: Image.Image | None):
+def _canvas(pipes: Pipelines, image: Image.Image, opts: OptionsSpec, mask_image: Image.Image | None):
     """Place the image on the (scaled) canvas; the repaint mask is outside it plus the user's mask."""
     cw, ch = opts["canvas"]["width"], opts["canvas"]["height"]
-    f = fit_budget(cw, ch, engine.profile.native_size)
+    f = fit_budget(cw, ch, pipes.profile.native_size)
     W, H = _snap(cw * f), _snap(ch * f)
     sx, sy = W / cw, H / ch
     pos = opts["img_pos"]
@@ -90,12 +85,12 @@ def _edge_extend(base: Image.Image, keep: Image.Image) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def edit(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def edit(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     key = "source" if "source" in job.images else "upload"
-    base, repaint = _canvas(engine, job.images[key], job.task.spec["options"], job.images.get("mask"))
+    base, repaint = _canvas(pipes, job.images[key], job.task.spec["options"], job.images.get("mask"))
     if repaint.getextrema()[1] == 0:
         return EngineResult(images=[base.copy() for _ in plan.seeds], seeds=list(plan.seeds))
-    images = inpaint_call(engine, plan, base, repaint, control, INPAINT_STRENGTH)
+    images = inpaint_call(pipes, plan, base, repaint, control, INPAINT_STRENGTH)
     return EngineResult(images=images, seeds=list(plan.seeds))
 
 
@@ -111,14 +106,13 @@ def edges(image: Image.Image) -> Image.Image:
     return e.point(lambda v: 255 if v > EDGE_THRESHOLD else 0).convert("RGB")
 
 
-def retexture(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
-    src = fit_image(job.images["upload"], engine.profile.native_size)
-    pipe = engine.controlnet_pipeline()
+def retexture(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+    src = fit_image(job.images["upload"], pipes.profile.native_size)
+    pipe = pipes.controlnet_pipeline()
     if pipe is None:
         return EngineResult(
-            images=img2img(engine, plan, src, RETEXTURE_STRENGTH_PLAIN, control, len(plan.seeds)),
+            images=img2img(pipes, plan, src, RETEXTURE_STRENGTH_PLAIN, control, len(plan.seeds)),
             seeds=list(plan.seeds),
-            meta={"structure": "img2img"},
         )
     strength = RETEXTURE_STRENGTH_CONTROLNET
     steps = A.img2img_steps(plan.steps, strength)
@@ -140,12 +134,11 @@ def retexture(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Ge
     return EngineResult(
         images=[im.convert("RGB") for im in out],
         seeds=list(plan.seeds),
-        meta={"structure": "canny-controlnet"},
     )
 
 
-def remove_bg(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def remove_bg(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     control.report(0.1)
-    cut = engine.segmenter().cut_out(job.images["upload"])
+    cut = pipes.segmenter().cut_out(job.images["upload"])
     control.check()
     return EngineResult(images=[cut], seeds=[None])

@@ -2,7 +2,7 @@
 
 The pictures are meaningless coloured noise, but every code path (tokenizer, text encoder, UNet,
 scheduler, VAE, from_pretrained, img2img/inpaint via from_pipe, IP-Adapter) is the real one, so
-tests and offline trials exercise what production runs. Recipe: shared/notes/offline-models.md.
+tests and offline trials exercise what production runs. Recipe: docs/models.md (the offline tiny model).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,9 +15,7 @@ from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
 from openmj.engines.base import EngineJob, EngineResult, JobControl
 from openmj.engines.local.generate import generators, seamless, step_callback
-
-if TYPE_CHECKING:
-    from openmj.engines.local.engine import LocalEngine
+from openmj.engines.local.pipelines import Pipelines
 
 RESAMPLE = Image.Resampling.LANCZOS  # every resize of a source image uses this (tests rely on it)
 VAE_TILING_PIXELS = 1536 * 1536  # decode bigger images in tiles, or the VAE needs many GB
@@ -45,14 +43,14 @@ def _prompt_kwargs(plan: GenerationPlan, n: int) -> dict[str, Any]:
 
 
 def img2img(
-    engine: LocalEngine,
+    pipes: Pipelines,
     plan: GenerationPlan,
     image: Image.Image,
     strength: float,
     control: JobControl,
     n: int,
 ) -> list[Image.Image]:
-    pipe = engine.variant("img2img")
+    pipe = pipes.variant("img2img")
     steps = A.img2img_steps(plan.steps, strength)
     run_steps = max(1, int(steps * strength))
     with vae_tiling(pipe, image.width, image.height), seamless(pipe, plan.tile), torch.inference_mode():
@@ -71,7 +69,7 @@ def img2img(
 
 
 def outpaint(
-    engine: LocalEngine, plan: GenerationPlan, source: Image.Image, canvas: A.Canvas, control: JobControl
+    pipes: Pipelines, plan: GenerationPlan, source: Image.Image, canvas: A.Canvas, control: JobControl
 ) -> list[Image.Image]:
     """Paint everything outside `canvas.source`; those source pixels are pasted back exactly."""
     box = canvas.source
@@ -81,11 +79,11 @@ def outpaint(
     base = edge_fill(placed, canvas)
     mask = Image.new("L", (canvas.width, canvas.height), 255)  # white = paint
     mask.paste(0, box.corners)
-    return inpaint_call(engine, plan, base, mask, control, A.OUTPAINT_STRENGTH)
+    return inpaint_call(pipes, plan, base, mask, control, A.OUTPAINT_STRENGTH)
 
 
 def inpaint_call(
-    engine: LocalEngine,
+    pipes: Pipelines,
     plan: GenerationPlan,
     base: Image.Image,
     mask: Image.Image,
@@ -93,7 +91,7 @@ def inpaint_call(
     strength: float,
 ) -> list[Image.Image]:
     """Repaint the white part of `mask` (one image per seed); every black pixel is pasted back exactly."""
-    pipe = engine.variant("inpaint")
+    pipe = pipes.variant("inpaint")
     w, h = base.size
     with vae_tiling(pipe, w, h), seamless(pipe, plan.tile), torch.inference_mode():
         out = pipe(
@@ -135,7 +133,7 @@ def _source(job: EngineJob) -> Image.Image:
     return job.images["source"].convert("RGB")
 
 
-def upscale(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def upscale(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     opts = job.task.spec["options"]
     src = _source(job)
     seed = job.task.spec["source"].get("seed")
@@ -143,55 +141,51 @@ def upscale(engine: LocalEngine, job: EngineJob, control: JobControl, plan: Gene
     if factor == 1:  # midjourney-proxy U1–U4: separate the image from the grid, no compute
         return EngineResult(images=[src], seeds=[seed])
     final = A.upscale_size(src.width, src.height, factor)
-    max_side = engine.profile.native_size * UPSCALE_MAX_DIFFUSION_SIDE_FACTOR
+    max_side = pipes.profile.native_size * UPSCALE_MAX_DIFFUSION_SIDE_FACTOR
     shrink = min(1.0, max_side / max(final))
     diffuse = (int(final[0] * shrink) // 8 * 8, int(final[1] * shrink) // 8 * 8)
     strength = A.UPSCALE_CREATIVE_STRENGTH if opts["mode"] == "creative" else A.UPSCALE_SUBTLE_STRENGTH
     one = replace(plan, seeds=plan.seeds[:1])
-    out = img2img(engine, one, src.resize(diffuse, RESAMPLE), strength, control, 1)[0]
+    out = img2img(pipes, one, src.resize(diffuse, RESAMPLE), strength, control, 1)[0]
     if out.size != final:
         out = out.resize(final, RESAMPLE)
     return EngineResult(images=[out], seeds=list[int | None](one.seeds))
 
 
-def variation(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def variation(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = _source(job)
     strength = (
         A.VARY_STRONG_STRENGTH if job.task.spec["options"]["strength"] == "strong" else A.VARY_SUBTLE_STRENGTH
     )
-    images = img2img(engine, plan, src, strength, control, len(plan.seeds))
+    images = img2img(pipes, plan, src, strength, control, len(plan.seeds))
     return EngineResult(images=images, seeds=list(plan.seeds))
 
 
-def zoom(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def zoom(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = _source(job)
     canvas = A.zoom_canvas(src.width, src.height, float(job.task.spec["options"]["scale"]))
-    return EngineResult(images=outpaint(engine, plan, src, canvas, control), seeds=list(plan.seeds))
+    return EngineResult(images=outpaint(pipes, plan, src, canvas, control), seeds=list(plan.seeds))
 
 
-def pan(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def pan(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = _source(job)
     opts = job.task.spec["options"]
     canvas = A.pan_canvas(
-        src.width, src.height, opts["direction"], float(opts["scale"]), engine.profile.size_multiple
+        src.width, src.height, opts["direction"], float(opts["scale"]), pipes.profile.size_multiple
     )
-    return EngineResult(images=outpaint(engine, plan, src, canvas, control), seeds=list(plan.seeds))
+    return EngineResult(images=outpaint(pipes, plan, src, canvas, control), seeds=list(plan.seeds))
 
 
-def make_square(
-    engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan
-) -> EngineResult:
+def make_square(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     src = _source(job)
-    canvas = A.square_canvas(src.width, src.height, engine.profile.size_multiple)
-    return EngineResult(images=outpaint(engine, plan, src, canvas, control), seeds=list(plan.seeds))
+    canvas = A.square_canvas(src.width, src.height, pipes.profile.size_multiple)
+    return EngineResult(images=outpaint(pipes, plan, src, canvas, control), seeds=list(plan.seeds))
 
 
-def enhance(engine: LocalEngine, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
+def enhance(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
     """The draft image enlarged to the full size, re-rendered with the same seed and prompt."""
     src = _source(job)
     seed = job.task.spec["source"].get("seed")
     one = replace(plan, seeds=[int(seed) if seed is not None else plan.seeds[0]])
-    out = img2img(
-        engine, one, src.resize((plan.width, plan.height), RESAMPLE), A.ENHANCE_STRENGTH, control, 1
-    )
+    out = img2img(pipes, one, src.resize((plan.width, plan.height), RESAMPLE), A.ENHANCE_STRENGTH, control, 1)
     return EngineResult(images=out, seeds=list(one.seeds))

@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from openmj.core import references as R
 from openmj.core.spec import RefsSpec
-
-if TYPE_CHECKING:
-    from openmj.engines.local.engine import LocalEngine
+from openmj.engines.local.pipelines import Pipelines
 
 SLOTS = ("image_prompt", "style", "omni")
 
@@ -27,11 +25,11 @@ def has_references(job_extra: dict[str, Any]) -> bool:
     return any(job_extra.get(k) for k in ("image_prompts", "sref", "oref", "blend"))
 
 
-def _adapter_source(engine: LocalEngine) -> str:
-    src = engine.preset.ip_adapter
+def _adapter_source(pipes: Pipelines) -> str:
+    src = pipes.preset.ip_adapter
     assert src is not None
     if src == "tiny":
-        return str(Path(engine.source_path) / "ip_adapter")
+        return str(Path(pipes.source_path) / "ip_adapter")
     return src
 
 
@@ -47,16 +45,16 @@ def style_scale_map(unet: Any, scale: float) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def adapter(engine: LocalEngine) -> Iterator[None]:
-    pipe = engine.pipe
-    src = _adapter_source(engine)
-    sub, weight = engine.preset.ip_adapter_subfolder, engine.preset.ip_adapter_weight_name
+def adapter(pipes: Pipelines) -> Iterator[None]:
+    pipe = pipes.pipe
+    src = _adapter_source(pipes)
+    sub, weight = pipes.preset.ip_adapter_subfolder, pipes.preset.ip_adapter_weight_name
     pipe.load_ip_adapter([src] * len(SLOTS), subfolder=[sub] * len(SLOTS), weight_name=[weight] * len(SLOTS))
     try:
         yield
     finally:
         pipe.unload_ip_adapter()
-        engine.reset_variants()
+        pipes.reset_variants()
 
 
 def _side(size: Any, name: str, default: int) -> int:
@@ -81,10 +79,10 @@ def fit_for_encoder(image: Image.Image, processor: Any) -> Image.Image:
     return resized.crop((left, top, left + cw, top + ch))
 
 
-def adapter_kwargs(engine: LocalEngine, refs: RefsSpec, extra: dict[str, Any]) -> dict[str, Any]:
+def adapter_kwargs(pipes: Pipelines, refs: RefsSpec, extra: dict[str, Any]) -> dict[str, Any]:
     """`ip_adapter_image` for the three slots and the matching scales (unused slots: scale 0)."""
     blank = Image.new("RGB", (224, 224), (127, 127, 127))
-    processor = getattr(engine.pipe, "feature_extractor", None)
+    processor = getattr(pipes.pipe, "feature_extractor", None)
 
     def fit(im: Image.Image) -> Image.Image:
         return fit_for_encoder(im, processor)
@@ -94,10 +92,10 @@ def adapter_kwargs(engine: LocalEngine, refs: RefsSpec, extra: dict[str, Any]) -
     omni = fit(extra["oref"]) if extra.get("oref") is not None else None
     scales: list[Any] = [
         R.image_prompt_scale(refs.get("iw")) if prompts else 0.0,
-        style_scale_map(engine.pipe.unet, R.style_scale(refs.get("sw"))) if styles else 0.0,
+        style_scale_map(pipes.pipe.unet, R.style_scale(refs.get("sw"))) if styles else 0.0,
         R.omni_scale(refs.get("ow")) if omni is not None else 0.0,
     ]
-    engine.pipe.set_ip_adapter_scale(scales)
+    pipes.pipe.set_ip_adapter_scale(scales)
     return {
         "ip_adapter_image": [prompts or [blank], styles or [blank], [omni] if omni is not None else [blank]]
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -11,17 +10,15 @@ from openmj.core import references as R
 from openmj.core.mapping import GenerationPlan, plan_generation
 from openmj.core.tasks import Operation, Task
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local import actions, editing, references
+from openmj.engines.local import adapters, editing, redraw
 from openmj.engines.local.generate import run_plan
+from openmj.engines.local.pipelines import Pipelines
 from openmj.media.watermark import watermark
 
-if TYPE_CHECKING:
-    from openmj.engines.local.engine import LocalEngine
-
-Runner = Callable[["LocalEngine", EngineJob, JobControl], EngineResult]
+Runner = Callable[[Pipelines, EngineJob, JobControl], EngineResult]
 
 
-def plan_for(engine: LocalEngine, task: Task, *, n_images: int = 4) -> GenerationPlan:
+def plan_for(pipes: Pipelines, task: Task, *, n_images: int = 4) -> GenerationPlan:
     prompt = task.spec.get("prompt", {})
     params = dict(prompt.get("params", {}))
     if task.operation not in (Operation.IMAGINE, Operation.REROLL):
@@ -32,34 +29,34 @@ def plan_for(engine: LocalEngine, task: Task, *, n_images: int = 4) -> Generatio
         segments=prompt.get("segments"),
         seed=task.seed,
         speed=task.speed,
-        native_side=engine.profile.native_size,
-        size_multiple=engine.profile.size_multiple,
-        steps=engine.profile.steps,
-        guidance=engine.profile.guidance,
+        native_side=pipes.profile.native_size,
+        size_multiple=pipes.profile.size_multiple,
+        steps=pipes.profile.steps,
+        guidance=pipes.profile.guidance,
         n_images=n_images,
     )
 
 
-def imagine(engine: LocalEngine, job: EngineJob, control: JobControl) -> EngineResult:
+def imagine(pipes: Pipelines, job: EngineJob, control: JobControl) -> EngineResult:
     """Text (and image prompts, --sref, --oref) to a grid; also Reroll and Blend."""
-    plan = plan_for(engine, job.task)
-    if not references.has_references(job.extra):
-        images = run_plan(engine.variant("txt2img"), plan, control, engine.device)
-    elif engine.preset.ip_adapter is not None:
-        with references.adapter(engine):
-            kwargs = references.adapter_kwargs(engine, job.task.spec.get("refs", {}), job.extra)
-            images = run_plan(engine.pipe, plan, control, engine.device, **kwargs)
+    plan = plan_for(pipes, job.task)
+    if not adapters.has_references(job.extra):
+        images = run_plan(pipes.variant("txt2img"), plan, control, pipes.device)
+    elif pipes.preset.ip_adapter is not None:
+        with adapters.adapter(pipes):
+            kwargs = adapters.adapter_kwargs(pipes, job.task.spec.get("refs", {}), job.extra)
+            images = run_plan(pipes.pipe, plan, control, pipes.device, **kwargs)
     else:  # no adapter: the image prompts (blended) are the img2img start; --iw sets how much they count
         sources: list[Image.Image] = job.extra.get("image_prompts") or job.extra.get("blend") or []
-        start = references.blended(sources, (plan.width, plan.height))
+        start = adapters.blended(sources, (plan.width, plan.height))
         strength = R.image_prompt_strength(job.task.spec.get("refs", {}).get("iw"))
-        images = actions.img2img(engine, plan, start, strength, control, len(plan.seeds))
-    return EngineResult(images=images, seeds=list(plan.seeds), meta={"steps": plan.steps})
+        images = redraw.img2img(pipes, plan, start, strength, control, len(plan.seeds))
+    return EngineResult(images=images, seeds=list(plan.seeds))
 
 
 def _with_plan(action: Callable[..., EngineResult]) -> Runner:
-    def run(engine: LocalEngine, job: EngineJob, control: JobControl) -> EngineResult:
-        return action(engine, job, control, plan_for(engine, job.task))
+    def run(pipes: Pipelines, job: EngineJob, control: JobControl) -> EngineResult:
+        return action(pipes, job, control, plan_for(pipes, job.task))
 
     return run
 
@@ -67,13 +64,13 @@ def _with_plan(action: Callable[..., EngineResult]) -> Runner:
 RUNNERS: dict[Operation, Runner] = {
     Operation.IMAGINE: imagine,
     Operation.REROLL: imagine,
-    Operation.UPSCALE: _with_plan(actions.upscale),
-    Operation.VARIATION: _with_plan(actions.variation),
-    Operation.REMIX: _with_plan(actions.variation),
-    Operation.ZOOM: _with_plan(actions.zoom),
-    Operation.PAN: _with_plan(actions.pan),
-    Operation.MAKE_SQUARE: _with_plan(actions.make_square),
-    Operation.ENHANCE: _with_plan(actions.enhance),
+    Operation.UPSCALE: _with_plan(redraw.upscale),
+    Operation.VARIATION: _with_plan(redraw.variation),
+    Operation.REMIX: _with_plan(redraw.variation),
+    Operation.ZOOM: _with_plan(redraw.zoom),
+    Operation.PAN: _with_plan(redraw.pan),
+    Operation.MAKE_SQUARE: _with_plan(redraw.make_square),
+    Operation.ENHANCE: _with_plan(redraw.enhance),
     Operation.BLEND: imagine,
     Operation.INPAINT: _with_plan(editing.inpaint),
     Operation.EDIT: _with_plan(editing.edit),
@@ -81,11 +78,10 @@ RUNNERS: dict[Operation, Runner] = {
     Operation.RETEXTURE: _with_plan(editing.retexture),
     Operation.REMOVE_BG: _with_plan(editing.remove_bg),
 }
-SUPPORTED = frozenset(RUNNERS)
 
 
-def run_operation(engine: LocalEngine, job: EngineJob, control: JobControl) -> EngineResult:
-    result = RUNNERS[job.task.operation](engine, job, control)
+def run_operation(pipes: Pipelines, job: EngineJob, control: JobControl) -> EngineResult:
+    result = RUNNERS[job.task.operation](pipes, job, control)
     mark = job.task.spec.get("options", {}).get("watermark")
     if mark:
         result.images = [watermark(im, mark) for im in result.images]

@@ -1,0 +1,185 @@
+"""The local model's pipelines: loading, `from_pipe` views, ControlNet and the segmenter.
+
+torch and diffusers are imported inside the methods that load, so importing this module costs
+nothing (the API process imports `LocalEngine`, which imports this, without loading anything).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from openmj.engines.base import EngineLoadError, ModelProfile
+from openmj.engines.local.presets import PRESETS, Preset
+from openmj.engines.local.tiny import ensure_tiny
+
+log = logging.getLogger("openmj.engine")
+
+OFFLINE_HINT = "For an offline trial use `--model tiny` (random weights, built locally)."
+
+
+class Pipelines:
+    """The loaded model: the text-to-image pipeline and every view derived from its weights
+    (img2img and inpaint with `from_pipe`, the ControlNet pipeline), plus the segmenter. Runner
+    modules (actions, editing, references) take this object; only it touches the loaders."""
+
+    def __init__(self, preset: Preset, models_dir: Path, device: str | None = None) -> None:
+        self.preset = preset
+        self.models_dir = models_dir
+        self.requested_device = device
+        self.device = "cpu"
+        self.dtype: Any = None
+        self.pipe: Any = None
+        self.source_path = ""
+        self._variants: dict[str, Any] = {}
+        self._segmenter: Any = None
+        self._controlnet: Any = None
+        self.profile = ModelProfile(
+            name=preset.name,
+            family=preset.family,
+            native_size=preset.native_size,
+            steps=preset.steps,
+            guidance=preset.guidance,
+            licence=preset.licence,
+            has_ip_adapter=preset.ip_adapter is not None,
+        )
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> None:
+        try:
+            import diffusers  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise EngineLoadError(
+                f"The local engine needs the [local] extra (torch, diffusers): {exc}. "
+                "Install it with: pip install -e '.[local]'  (or run the API only with --no-worker)"
+            ) from exc
+        import torch
+
+        self.device = self._pick_device(torch)
+        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+        source = self._source()
+        self.source_path = source
+        try:
+            self.pipe = self._load_pipeline(source)
+        except Exception as exc:  # any loader failure becomes one clear message, not a traceback
+            raise EngineLoadError(
+                f"Cannot load model '{self.preset.name}' from '{source}': {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}\n"
+                f"Check the name, your network or the Hugging Face cache (HF_HOME). {OFFLINE_HINT}"
+            ) from exc
+        log.info("model %s loaded from %s on %s", self.preset.name, source, self.device)
+
+    def _adopt_family(self, family: str, native_size: int) -> None:
+        self.preset = replace(self.preset, family=family, native_size=native_size)
+        self.profile = replace(self.profile, family=family, native_size=native_size)
+
+    def _pick_device(self, torch: Any) -> str:
+        if self.requested_device:
+            return self.requested_device
+        if self.preset.device == "cpu":
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _source(self) -> str:
+        if self.preset.source == "tiny":
+            return str(ensure_tiny(self.models_dir))
+        return self.preset.source
+
+    def _load_pipeline(self, source: str) -> Any:
+        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if self.preset.name in PRESETS or Path(source).exists():
+            cls = StableDiffusionXLPipeline if self.preset.family == "sdxl" else StableDiffusionPipeline
+            if cls is StableDiffusionPipeline:
+                kwargs |= {"safety_checker": None, "requires_safety_checker": False}
+            pipe = cls.from_pretrained(source, **kwargs)
+        else:  # a hub id: its model_index.json says which family it is
+            pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
+            if isinstance(pipe, StableDiffusionXLPipeline) and self.preset.family != "sdxl":
+                self._adopt_family("sdxl", 1024)
+            elif not isinstance(pipe, StableDiffusionPipeline | StableDiffusionXLPipeline):
+                raise ValueError(f"{type(pipe).__name__} is not supported (SD 1.x/2.x and SDXL are)")
+        if self.preset.lora:
+            lora_kwargs = (
+                {"weight_name": self.preset.lora_weight_name} if self.preset.lora_weight_name else {}
+            )
+            pipe.load_lora_weights(self.preset.lora, **lora_kwargs)
+            pipe.fuse_lora()
+        pipe.scheduler = self._scheduler(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(self.device)
+
+    def _scheduler(self, config: Any) -> Any:
+        from diffusers import EulerDiscreteScheduler, LCMScheduler
+
+        kind = self.preset.scheduler
+        if kind == "lcm":
+            return LCMScheduler.from_config(config)
+        if kind == "euler":
+            return EulerDiscreteScheduler.from_config(config)
+        if kind == "euler_trailing":  # SDXL-Lightning's model card: Euler with trailing timesteps
+            return EulerDiscreteScheduler.from_config(config, timestep_spacing="trailing")
+        from diffusers import DPMSolverMultistepScheduler
+
+        return DPMSolverMultistepScheduler.from_config(config)
+
+    def variant(self, kind: str) -> Any:
+        """The text-to-image pipeline or an img2img / inpaint view of the same weights."""
+        if kind == "txt2img":
+            return self.pipe
+        if kind not in self._variants:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            factory = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[kind]
+            self._variants[kind] = factory.from_pipe(self.pipe)
+            self._variants[kind].set_progress_bar_config(disable=True)
+        return self._variants[kind]
+
+    def reset_variants(self) -> None:
+        """Forget derived pipelines (after the base pipeline's components changed)."""
+        self._variants.clear()
+
+    def _helper_path(self, ref: str, sub: str) -> str:
+        return str(Path(self.source_path) / sub) if ref == "tiny" else ref
+
+    def controlnet_pipeline(self) -> Any:
+        """Img2img guided by an edge ControlNet (retexture), sharing the base weights."""
+        if self.preset.controlnet is None:
+            return None
+        if self._controlnet is None:
+            from diffusers import (
+                ControlNetModel,
+                StableDiffusionControlNetImg2ImgPipeline,
+                StableDiffusionXLControlNetImg2ImgPipeline,
+            )
+
+            net = ControlNetModel.from_pretrained(
+                self._helper_path(self.preset.controlnet, "controlnet"), dtype=self.dtype
+            ).to(self.device)
+            cls = (
+                StableDiffusionXLControlNetImg2ImgPipeline
+                if self.preset.family == "sdxl"
+                else StableDiffusionControlNetImg2ImgPipeline
+            )
+            self._controlnet = cls.from_pipe(self.pipe, controlnet=net)
+            self._controlnet.set_progress_bar_config(disable=True)
+        return self._controlnet
+
+    def segmenter(self) -> Any:
+        """The background-removal model (ONNX), loaded on first use."""
+        if self._segmenter is None:
+            from openmj.engines.local.segment import Segmenter
+
+            ref = self.preset.segmenter
+            if ref is None:
+                raise EngineLoadError(f"The model '{self.preset.name}' has no segmentation model configured")
+            path = self._helper_path(ref, "segmenter/model.onnx")
+            self._segmenter = Segmenter.load(path, prefer_cuda=self.device.startswith("cuda"))
+        return self._segmenter
