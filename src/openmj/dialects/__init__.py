@@ -26,7 +26,7 @@ BY_NAME = {d.name: d for d in DIALECTS}
 
 
 def dialect_for_path(path: str) -> Dialect | None:
-    return next((d for d in DIALECTS if d.paths.match(path)), None)
+    return next((d for d in DIALECTS if d.owns(path)), None)
 
 
 def render_error(path: str, err: TaskError) -> Response:

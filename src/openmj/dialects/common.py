@@ -48,9 +48,12 @@ class Dialect:
     name: str
     title: str  # the OpenAPI tag of its routes
     router: APIRouter
-    paths: re.Pattern[str]  # the URL paths whose errors it renders
+    path_pattern: str  # a regular expression for the URL paths whose errors it renders
     error_response: ErrorRenderer
     callback_payload: CallbackPayload
+
+    def owns(self, path: str) -> bool:
+        return re.match(self.path_pattern, path) is not None
 
     @property
     def policy(self) -> DialectPolicy:

@@ -8,77 +8,17 @@ every name any of them used.
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any
-
 from fastapi import APIRouter, Request
 
-from openmj.core.tasks import ErrorCode, Status, Task, TaskError
+from openmj.core.tasks import ErrorCode, TaskError
 from openmj.dialects.apixo.errors import _doc, _ok, error_response
+from openmj.dialects.apixo.render import callback_payload, render_status
 from openmj.dialects.apixo.requests import BUILDERS, DIALECT, MODEL, UPSCALE_TYPES, SubmitBody, _callback
-from openmj.dialects.common import (
-    Context,
-    Dialect,
-    authenticate,
-    ctx,
-    invalid,
-    read_body,
-    result_urls,
-    unix_ms,
-)
+from openmj.dialects.common import Dialect, authenticate, ctx, invalid, read_body
 from openmj.jsonwire import JSONResponse
 
 TAG = "APIXO"
 router = APIRouter(prefix="/api/v1", tags=[TAG])
-
-# --------------------------------------------------------------------------- responses
-
-_STATES = {
-    Status.PENDING: "pending",
-    Status.MODAL: "pending",  # a midjourney-proxy task waiting for its modal input
-    Status.PROCESSING: "processing",
-    Status.COMPLETED: "success",
-    Status.FAILED: "failed",
-    Status.CANCELLED: "failed",
-}
-#: core task error code → APIXO failCode (api-dialects.md §3.5)
-FAIL_CODES = {
-    ErrorCode.CONTENT_POLICY.value: "CONTENT_VIOLATION",
-    ErrorCode.IMAGE_TOO_LARGE.value: "IMAGE_TOO_LARGE",
-    ErrorCode.UNSUPPORTED_FORMAT.value: "UNSUPPORTED_FORMAT",
-    ErrorCode.INVALID_IMAGE_URL.value: "INVALID_IMAGE_URL",
-    ErrorCode.IMAGE_PROCESSING.value: "IMAGE_DOWNLOAD_FAILED",
-    ErrorCode.GENERATION_TIMEOUT.value: "PROCESSING_TIMEOUT",
-    ErrorCode.INVALID_PROMPT.value: "INVALID_PROMPT",
-    ErrorCode.NOT_FOUND.value: "INVALID_TASK_ID",  # the source image of an action is gone
-}
-DEFAULT_FAIL_CODE = "GENERATION_FAILED"
-
-
-def render_status(ctx_: Context, task: Task) -> dict[str, Any]:
-    """statusTask `data` (api-dialects.md §3.3): times in Unix ms; resultJson is a JSON string."""
-    out: dict[str, Any] = {
-        "taskId": task.id,
-        "state": _STATES[task.status],
-        "createTime": unix_ms(task.created_at),
-    }
-    if task.status.terminal:
-        done = task.finished_at or task.created_at
-        out["completeTime"] = unix_ms(done)
-    if task.status is Status.COMPLETED:
-        out["resultJson"] = json.dumps({"resultUrls": result_urls(ctx_.signer, task)})
-        out["costTime"] = out["completeTime"] - out["createTime"]
-    elif task.status.terminal:
-        out["failCode"] = FAIL_CODES.get(task.error_code or "", DEFAULT_FAIL_CODE)
-        out["failMsg"] = task.error_message or "Generation failed"
-    return out
-
-
-def callback_payload(ctx: Context, task: Task, event: str) -> dict[str, Any]:
-    """The webhook body (api-dialects.md §3.4): exactly the statusTask envelope."""
-    return {"code": 200, "message": "success", "data": render_status(ctx, task)}
-
 
 # --------------------------------------------------------------------------- routes
 
@@ -118,14 +58,7 @@ async def current_balance(request: Request) -> JSONResponse:
     return _ok({"balance": balance.remaining, "usedBalance": balance.used, "unit": "credits"})
 
 
-DIALECT_RECORD = Dialect(
-    name=DIALECT,
-    title=TAG,
-    router=router,
-    paths=re.compile(r"^/api/v1/"),
-    error_response=error_response,
-    callback_payload=callback_payload,
-)
+DIALECT_RECORD = Dialect(DIALECT, TAG, router, r"^/api/v1/", error_response, callback_payload)
 
 
 __all__ = ["callback_payload", "error_response", "router"]

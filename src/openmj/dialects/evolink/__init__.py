@@ -5,7 +5,6 @@ docs/api/evolink.md. Thin: wire JSON ⇄ core types (requests.py in, render.py o
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -132,13 +131,6 @@ async def credits(request: Request) -> JSONResponse:
     )
 
 
-DIALECT_RECORD = Dialect(
-    name=DIALECT,
-    title=TAG,
-    router=router,
-    paths=re.compile(r"^/v1/"),
-    error_response=error_response,
-    callback_payload=callback_payload,
-)
+DIALECT_RECORD = Dialect(DIALECT, TAG, router, r"^/v1/", error_response, callback_payload)
 
 __all__ = ["DIALECT_RECORD", "MODELS", "callback_payload", "error_response", "render_task", "router"]

@@ -9,7 +9,6 @@ the real HTTP status as well.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -110,13 +109,6 @@ async def record_info(request: Request, taskId: str | None = None) -> JSONRespon
     return _ok(render_record(ctx(request), task))
 
 
-DIALECT_RECORD = Dialect(
-    name=DIALECT,
-    title=TAG,
-    router=router,
-    paths=re.compile(r"^/api/v1/mj/"),
-    error_response=error_response,
-    callback_payload=callback_payload,
-)
+DIALECT_RECORD = Dialect(DIALECT, TAG, router, r"^/api/v1/mj/", error_response, callback_payload)
 
 __all__ = ["DIALECT_RECORD", "callback_payload", "error_response", "kie_code", "router", "success_flag"]

@@ -7,8 +7,6 @@ bodies, keys), `custom_id` (button ids → actions), `render` (Task JSON, button
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter
 
 from openmj.dialects.common import Dialect
@@ -28,14 +26,8 @@ for _prefix in SPEED_PREFIXES:  # the same routes, forcing a speed (documented o
 
 _failure = failure  # the name older callers use
 
-DIALECT_RECORD = Dialect(
-    name=DIALECT,
-    title=TAG,
-    router=router,
-    paths=re.compile(r"^/(mj-(fast|turbo|relax)/)?mj/"),
-    error_response=error_response,
-    callback_payload=callback_payload,
-)
+PATHS = r"^/(mj-(fast|turbo|relax)/)?mj/"
+DIALECT_RECORD = Dialect(DIALECT, TAG, router, PATHS, error_response, callback_payload)
 
 __all__ = [
     "DIALECT_RECORD",

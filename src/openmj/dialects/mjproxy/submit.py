@@ -158,24 +158,32 @@ async def _run_action(
     return await _submit(request, key, req)
 
 
-@submit_route("imagine", ImagineBody)
-async def imagine(request: Request, key: ApiKey, body: ImagineBody) -> JSONResponse:
+def _prompted(
+    request: Request, body: ImagineBody | RetextureBody, operation: Operation, params: dict[str, Any]
+) -> TaskRequest:
+    """A task from a prompt as on Discord: the text is required, `--fast` & co pick the mode."""
     text = (body.prompt or "").strip()
     if not text:
         raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required (prompt不能为空)", 400, param="prompt")
-    images = [image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(body.base64Array or [])]
     parsed, speed = _parse(text, body.botType)
     req = _request(
         request,
         body,
-        Operation.IMAGINE,
+        operation,
         prompt=text,
         parsed=parsed,
         speed=forced_speed(request) or speed,
-        params={"image_urls": images} if images else {},
+        params=params,
         prompt_version=mjproxy_version(body.botType),
     )
     req.raw_request = request_record(body, botType=body.botType)
+    return req
+
+
+@submit_route("imagine", ImagineBody)
+async def imagine(request: Request, key: ApiKey, body: ImagineBody) -> JSONResponse:
+    images = [image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(body.base64Array or [])]
+    req = _prompted(request, body, Operation.IMAGINE, {"image_urls": images} if images else {})
     return await _submit(request, key, req)
 
 
@@ -282,22 +290,10 @@ async def blend(request: Request, key: ApiKey, body: BlendBody) -> JSONResponse:
 
 @submit_route("retexture", RetextureBody)
 async def retexture(request: Request, key: ApiKey, body: RetextureBody) -> JSONResponse:
-    text = (body.prompt or "").strip()
-    if not text:
+    if not (body.prompt or "").strip():
         raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required (prompt不能为空)", 400, param="prompt")
     image = image_ref(body.image, "image", request)
-    parsed, speed = _parse(text, body.botType)
-    req = _request(
-        request,
-        body,
-        Operation.RETEXTURE,
-        prompt=text,
-        parsed=parsed,
-        speed=forced_speed(request) or speed,
-        params={"image_url": image},
-    )
-    req.raw_request = request_record(body, botType=body.botType)
-    return await _submit(request, key, req)
+    return await _submit(request, key, _prompted(request, body, Operation.RETEXTURE, {"image_url": image}))
 
 
 _UNSUPPORTED: dict[str, tuple[str, type[BaseModel]]] = {
