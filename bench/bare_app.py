@@ -1,19 +1,21 @@
-"""The baseline: a bare FastAPI app doing one SQLite insert (POST) or one primary-key read (GET).
+"""The baseline: a bare FastAPI app that authenticates a hashed key, then does one SQLite insert
+(POST) or one primary-key read (GET).
 
 Same stack as openmj (FastAPI, uvicorn, SQLAlchemy async, aiosqlite, WAL, synchronous=NORMAL),
-no auth, no validation, no rules. Run: python bench/bare_app.py DB_PATH PORT
+no validation, no rules. Run: python bench/bare_app.py DB_PATH PORT [KEY]
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from sqlalchemy import Column, Float, String, Text, event, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import declarative_base
@@ -28,8 +30,14 @@ class Row(Base):  # type: ignore[misc, valid-type]
     created_at = Column(Float)
 
 
-def build(db_path: str) -> FastAPI:
+def build(db_path: str, key: str = "sk-bench") -> FastAPI:
     engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}")
+    key_hash = hashlib.sha256(key.encode()).hexdigest()
+
+    def authenticate(request: Request) -> None:
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if hashlib.sha256(secret.encode()).hexdigest() != key_hash:
+            raise HTTPException(401)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _wal(conn, _rec):  # type: ignore[no-untyped-def]
@@ -52,6 +60,7 @@ def build(db_path: str) -> FastAPI:
 
     @app.post("/rows")
     async def create(request: Request) -> dict[str, str]:
+        authenticate(request)
         body = await request.body()
         rid = uuid.uuid4().hex
         async with engine.begin() as c:
@@ -59,7 +68,8 @@ def build(db_path: str) -> FastAPI:
         return {"id": rid}
 
     @app.get("/rows/{rid}")
-    async def read(rid: str) -> dict[str, object]:
+    async def read(request: Request, rid: str) -> dict[str, object]:
+        authenticate(request)
         async with engine.connect() as c:
             row = (await c.execute(select(Row).where(Row.id == rid))).first()
         return {"id": rid, "found": row is not None}
@@ -68,4 +78,5 @@ def build(db_path: str) -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(build(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    key = sys.argv[3] if len(sys.argv) > 3 else "sk-bench"
+    uvicorn.run(build(sys.argv[1], key), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import string
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from openmj.core.accounts import ApiKey
@@ -88,10 +88,34 @@ class RateLimiter:
 
 
 class Authenticator:
+    """Keys are looked up by hash once, then served from memory until any process changes any key
+    (`Database.key_changes`: disable, grant, new group), so a poll costs no key query."""
+
+    CACHE_SIZE = 10_000
+    CACHE_SECONDS = 60.0  # a bound even if a change notification were lost
+
     def __init__(self, repo: Repository, limiter: RateLimiter, default_rpm: int) -> None:
         self.repo = repo
         self.limiter = limiter
         self.default_rpm = default_rpm
+        self._cache: OrderedDict[str, tuple[ApiKey, tuple[int, ...], float]] = OrderedDict()
+
+    async def _lookup(self, key_hash: str) -> ApiKey | None:
+        generation = self.repo.db.key_changes.generation()
+        now = time.monotonic()
+        hit = self._cache.get(key_hash)
+        if hit is not None and hit[1] == generation and now - hit[2] < self.CACHE_SECONDS:
+            self._cache.move_to_end(key_hash)
+            return hit[0]
+        key = await self.repo.key_by_hash(key_hash)
+        if key is None:
+            self._cache.pop(key_hash, None)  # unknown secrets are not cached: nothing to fill
+            return None
+        self._cache[key_hash] = (key, generation, now)
+        self._cache.move_to_end(key_hash)
+        while len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return key
 
     async def authenticate(self, secret: str | None) -> ApiKey:
         """Resolve a secret to a usable key, counting the request against the key's rate limit."""
@@ -99,7 +123,7 @@ class Authenticator:
             raise TaskError(
                 ErrorCode.UNAUTHORIZED, "Missing API key: send 'Authorization: Bearer <key>'", 401
             )
-        key = await self.repo.key_by_hash(hash_key(secret.strip()))
+        key = await self._lookup(hash_key(secret.strip()))
         if key is None:
             raise TaskError(ErrorCode.UNAUTHORIZED, "Invalid or expired token", 401)
         if key.disabled:

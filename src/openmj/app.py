@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +34,8 @@ from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
 from openmj.queue import Reaper, Worker
 from openmj.service import TaskService
-from openmj.store.db import Database
-from openmj.store.repo import Repository
+from openmj.store.db import Database, KeyChanges
+from openmj.store.repo import TASK_CHANNEL, Repository
 from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.app")
@@ -288,8 +288,11 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
             )
             rt.workers.append(worker)
             rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
-    if not rt.db.sqlite and rt.workers:
-        rt.background.append(asyncio.create_task(_listen(rt.repo, wakeup, rt.stop)))
+    if not rt.db.sqlite:
+        channels = {KeyChanges.CHANNEL: rt.db.key_changes.remote_change}
+        if rt.workers:
+            channels[TASK_CHANNEL] = wakeup.notify
+        rt.background.append(asyncio.create_task(_listen(rt.repo, rt.db, channels, rt.stop)))
     rt.reaper = Reaper(rt.repo, rt.media, s, wakeup)
     rt.background.append(asyncio.create_task(rt.reaper.run_forever(rt.stop)))
     rt.ready = True
@@ -301,13 +304,18 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     )
 
 
-async def _listen(repo: Repository, wakeup: Wakeup, stop: asyncio.Event) -> None:
-    """LISTEN for tasks queued by other nodes; on any failure fall back to polling, retrying later."""
+async def _listen(
+    repo: Repository, db: Database, channels: dict[str, Callable[[], None]], stop: asyncio.Event
+) -> None:
+    """LISTEN for what other nodes do (tasks queued, keys changed); on any failure fall back to
+    polling (workers) and to re-reading keys (the key cache is dropped every retry), retrying later."""
     while not stop.is_set():
         try:
-            await repo.listen_for_tasks(wakeup.notify, stop)
+            db.key_changes.remote_change()  # whatever changed while not listening
+            await repo.listen(channels, stop)
         except Exception as exc:  # the database restarted, a network blip: polling still works
-            log.warning("LISTEN for new tasks failed (%s); workers poll until it is back", exc)
+            log.warning("LISTEN failed (%s); polling until it is back", exc)
+            db.key_changes.remote_change()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5)
 

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # the CLI may write while a server runs; wait rather than fail
@@ -38,10 +48,26 @@ def _sqlite_pragmas(dbapi_conn: Any, immediate: bool) -> None:
     cur.close()
 
 
+def _json_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # a row written before the strict reader (a lone surrogate)
+        return json.loads(text)
+
+
+def _json_dumps(value: Any) -> str:
+    from openmj.jsonwire import dumps  # the writer that never fails on a string
+
+    return dumps(value).decode()
+
+
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+
+
 def _make_engine(url: str, *, immediate: bool) -> AsyncEngine:
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **JSON_CODEC)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -71,6 +97,7 @@ class Database:
         # SQLite has one writer at a time: queueing this process's writers here, in order, instead
         # of in SQLite's busy handler (which sleeps and retries) cut the p99 of task creation ~10×
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        self.key_changes = KeyChanges(make_url(url).database if self.sqlite else None)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -81,6 +108,20 @@ class Database:
             session = await stack.enter_async_context(self.session.begin())
             yield session
 
+    @contextlib.asynccontextmanager
+    async def write_conn(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a Core connection (no ORM session): the hot paths use these."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            conn = await stack.enter_async_context(self.engine.begin())
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def read_conn(self) -> AsyncIterator[AsyncConnection]:
+        async with self.read_engine.connect() as conn:
+            yield conn
+
     async def migrate(self) -> None:
         await asyncio.to_thread(migrate_sync, self.url)
 
@@ -88,6 +129,41 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+class KeyChanges:
+    """How every process learns at once that a key changed (disabled, granted credits, regrouped),
+    so key look-ups can be cached: `generation()` changes whenever any process calls `bump()`.
+
+    SQLite (one machine): a small file next to the database, replaced on every change; `generation`
+    is its identity (a stat call). PostgreSQL: a counter this process increments on its own changes
+    and on every `openmj_keys` notification from other nodes (`Repository.listen_for_changes`).
+    """
+
+    CHANNEL = "openmj_keys"
+
+    def __init__(self, sqlite_path: str | None) -> None:
+        self.path = Path(f"{sqlite_path}-keys") if sqlite_path and sqlite_path != ":memory:" else None
+        self._counter = 0
+
+    def generation(self) -> tuple[int, ...]:
+        if self.path is None:
+            return (self._counter,)
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return (self._counter, 0)
+        return (self._counter, st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def bump(self) -> None:
+        self._counter += 1
+        if self.path is not None:
+            tmp = self.path.with_name(f"{self.path.name}.{secrets.token_hex(4)}")
+            tmp.write_text(secrets.token_hex(8))
+            os.replace(tmp, self.path)  # a new inode: every process sees a new generation
+
+    def remote_change(self, *_: Any) -> None:
+        self._counter += 1
 
 
 def alembic_config(url: str) -> Config:

@@ -27,6 +27,9 @@ class ApiKeyRow(Base):
     expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Double)
+    # pending + processing tasks of this key, changed in the transaction of every transition, so
+    # the concurrency limit is checked with the credit reservation in one UPDATE (no count)
+    unfinished: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LedgerRow(Base):

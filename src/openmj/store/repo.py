@@ -11,21 +11,54 @@ Rules that must hold under concurrency are single statements here:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, text, update
+from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.accounts import ApiKey
 from openmj.core.spec import Spec
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
-from openmj.store.db import Database
+from openmj.store.db import Database, KeyChanges
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+TASKS = cast(Table, TaskRow.__table__)
+KEYS = cast(Table, ApiKeyRow.__table__)
+LEDGER = cast(Table, LedgerRow.__table__)
+OUTBOX = cast(Table, OutboxRow.__table__)
+# the statements of the hot paths, built once (building an expression costs more than running it)
+_TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("task_id"))
+_KEY_BY_HASH = select(KEYS).where(KEYS.c.key_hash == bindparam("key_hash"))
+_INSERT_TASK = TASKS.insert()
+_INSERT_LEDGER = LEDGER.insert()
+_INSERT_OUTBOX = OUTBOX.insert()
+_KEY_UNFINISHED = select(KEYS.c.unfinished).where(KEYS.c.id == bindparam("owner"))
+
+
+def _admission(price: bool, counted: bool, limited: bool) -> Any:
+    """The key UPDATE of `_admit` for one combination of rules (built once, see `_ADMISSION`)."""
+    conds: list[Any] = [KEYS.c.id == bindparam("owner")]
+    values: dict[str, Any] = {}
+    if price:
+        conds.append(KEYS.c.credits >= bindparam("price"))
+        values["credits"] = KEYS.c.credits - bindparam("price")
+    if counted:
+        if limited:
+            conds.append(KEYS.c.unfinished < bindparam("max_unfinished"))
+        values["unfinished"] = KEYS.c.unfinished + 1
+    return update(KEYS).where(*conds).values(**values) if values else None
+
+
+_ADMISSION = {
+    (p, c, m): _admission(p, c, m) for p in (False, True) for c in (False, True) for m in (False, True)
+}
+QUEUE_SNAPSHOT_SECONDS = 0.5  # how old the queue picture behind estimated_time may be
+QUEUE_SNAPSHOT_ROWS = 10_000  # positions beyond this are estimated from the count alone
 TASK_CHANNEL = "openmj_tasks"  # PostgreSQL LISTEN/NOTIFY channel: "a task is waiting"
 
 
@@ -35,6 +68,22 @@ def _key(row: ApiKeyRow) -> ApiKey:
         prefix=row.prefix,
         name=row.name,
         group=row.group,
+        credits=row.credits,
+        models=row.models,
+        rpm=row.rpm,
+        concurrency=row.concurrency,
+        expires_at=row.expires_at,
+        disabled=row.disabled,
+        created_at=row.created_at,
+    )
+
+
+def _key_from_core(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        prefix=row.prefix,
+        name=row.name,
+        group=row.group_name,
         credits=row.credits,
         models=row.models,
         rpm=row.rpm,
@@ -59,7 +108,56 @@ def _image_dict(img: ImageResult) -> dict[str, Any]:
     }
 
 
-def row_to_task(row: TaskRow) -> Task:
+def _task_values(task: Task, priority: int, now: float) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "owner": task.owner,
+        "dialect": task.dialect,
+        "operation": task.operation.value,
+        "model": task.model,
+        "status": task.status.value,
+        "progress": task.progress,
+        "prompt": task.prompt,
+        "spec": task.spec,
+        "request": task.request,
+        "speed": task.speed.value,
+        "priority": priority,
+        "seed": task.seed,
+        "parent_id": task.parent_id,
+        "parent_index": task.parent_index,
+        "created_at": task.created_at,
+        "updated_at": now,
+        "results": [],
+        "grid": None,
+        "credits_reserved": task.credits_reserved,
+        "credits_charged": 0.0,
+        "user_group": task.user_group,
+        "callback_url": task.callback_url,
+        "cancel_requested": False,
+        "attempts": 0,
+        "deadline": task.deadline,
+        "error_code": task.error_code,
+        "error_message": task.error_message,
+        "finished_at": task.finished_at,
+        "media_deleted": False,
+    }
+
+
+def _outbox_values(task_id: str, dialect: str, url: str, spec: OutboxSpec, now: float) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "dialect": spec.dialect or dialect,
+        "url": url,
+        "event": spec.event,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "state": "pending",
+        "created_at": now,
+    }
+
+
+def row_to_task(row: Any) -> Task:
+    """A task from an ORM `TaskRow` or a Core row of the tasks table (same attribute names)."""
     return Task(
         id=row.id,
         owner=row.owner,
@@ -93,9 +191,30 @@ def row_to_task(row: TaskRow) -> Task:
     )
 
 
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The waiting line at one moment: (−priority, created_at) of the first pending tasks, sorted,
+    and how many tasks are unfinished in all. Behind estimated_time and the global queue cap, so
+    neither counts rows on the hot path."""
+
+    taken_at: float
+    pending: list[tuple[int, float]]
+    pending_total: int
+    unfinished_total: int
+
+    def ahead_of(self, priority: int, created_at: float) -> int:
+        n = bisect.bisect_left(self.pending, (-priority, created_at))
+        if n == len(self.pending) and self.pending_total > len(self.pending):
+            return self.pending_total  # beyond the snapshot's rows: at least that many
+        return n
+
+
 class Repository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._snapshot: QueueSnapshot | None = None
+        self._snapshot_lock = asyncio.Lock()
+        self._admitted_since_snapshot = 0
 
     # ------------------------------------------------------------------ keys and credits
     async def create_key(
@@ -131,14 +250,14 @@ class Repository:
             s.add(row)
             if credits:
                 s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=credits, created_at=now))
+            await self._notify_key_change(s)
+        self.db.key_changes.bump()
         return _key(row)
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        async with self.db.read_session() as s:
-            row = (
-                await s.execute(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
-            ).scalar_one_or_none()
-            return _key(row) if row else None
+        async with self.db.read_conn() as conn:
+            row = (await conn.execute(_KEY_BY_HASH, {"key_hash": key_hash})).first()
+            return _key_from_core(row) if row else None
 
     async def key_by_id_or_prefix(self, ref: str) -> ApiKey | None:
         async with self.db.read_session() as s:
@@ -160,7 +279,14 @@ class Repository:
     async def set_disabled(self, key_id: str, disabled: bool) -> bool:
         async with self.db.write() as s:
             res = await s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(disabled=disabled))
-            return _affected(res) == 1
+            await self._notify_key_change(s)
+        self.db.key_changes.bump()
+        return _affected(res) == 1
+
+    async def _notify_key_change(self, s: AsyncSession) -> None:
+        """Tell every other node (cached key look-ups); delivered when the transaction commits."""
+        if not self.db.sqlite:
+            await s.execute(text(f"NOTIFY {KeyChanges.CHANNEL}"))
 
     async def grant(self, key_id: str, amount: float) -> float | None:
         async with self.db.write() as s:
@@ -170,9 +296,12 @@ class Repository:
             if _affected(res) != 1:
                 return None
             s.add(LedgerRow(key_id=key_id, task_id=None, kind="grant", amount=amount, created_at=time.time()))
-            return float(
+            await self._notify_key_change(s)
+            balance = float(
                 (await s.execute(select(ApiKeyRow.credits).where(ApiKeyRow.id == key_id))).scalar_one()
             )
+        self.db.key_changes.bump()
+        return balance
 
     async def ledger_sum(self, key_id: str) -> float:
         async with self.db.read_session() as s:
@@ -211,104 +340,124 @@ class Repository:
         unless it is "ok".
         """
         now = time.time()
+        counted = task.status is Status.PENDING  # a task failed at once (a banned prompt) takes no slot
+        if counted and await self._queue_full(queue_cap):
+            return "queue_full"
+        values = _task_values(task, priority, now)
         try:
-            async with self.db.write() as s:
+            async with self.db.write_conn() as conn:
                 await self._admit(
-                    s, task.owner, task.id, task.credits_reserved, now, max_unfinished, queue_cap
+                    conn, task.owner, task.id, task.credits_reserved, now, max_unfinished, counted
                 )
-                row = TaskRow(
-                    id=task.id,
-                    owner=task.owner,
-                    dialect=task.dialect,
-                    operation=task.operation.value,
-                    model=task.model,
-                    status=task.status.value,
-                    progress=task.progress,
-                    prompt=task.prompt,
-                    spec=task.spec,
-                    request=task.request,
-                    speed=task.speed.value,
-                    priority=priority,
-                    seed=task.seed,
-                    parent_id=task.parent_id,
-                    parent_index=task.parent_index,
-                    created_at=task.created_at,
-                    updated_at=now,
-                    results=[],
-                    grid=None,
-                    credits_reserved=task.credits_reserved,
-                    credits_charged=0.0,
-                    user_group=task.user_group,
-                    callback_url=task.callback_url,
-                    cancel_requested=False,
-                    attempts=0,
-                    deadline=task.deadline,
-                    error_code=task.error_code,
-                    error_message=task.error_message,
-                    finished_at=task.finished_at,
-                )
-                s.add(row)
-                self._add_outbox(s, row, outbox, now)
+                await conn.execute(_INSERT_TASK, values)
+                if outbox is not None and task.callback_url:
+                    row = _outbox_values(task.id, task.dialect, task.callback_url, outbox, now)
+                    await conn.execute(_INSERT_OUTBOX, row)
         except _Refused as refused:
             return refused.reason
+        if counted:
+            self._admitted_since_snapshot += 1
         return "ok"
+
+    async def _queue_full(self, queue_cap: int) -> bool:
+        """The global cap, from the queue snapshot (at most QUEUE_SNAPSHOT_SECONDS old) plus what
+        this process admitted since: a safety valve, so it may let a few more through, never fewer."""
+        snapshot = await self.queue_snapshot()
+        return snapshot.unfinished_total + self._admitted_since_snapshot >= queue_cap
 
     async def _admit(
         self,
-        s: AsyncSession,
+        conn: Any,
         owner: str,
         task_id: str,
         price: float,
         now: float,
         max_unfinished: int | None,
-        queue_cap: int,
+        counted: bool,
     ) -> None:
-        """The limits and the credit reservation every new task passes, inside its transaction."""
-        # lock the key row first: on PostgreSQL this serialises one key's submits, so the
-        # unfinished-task count below is exact (SQLite write transactions are serial anyway)
-        if not self.db.sqlite:
-            await s.execute(select(ApiKeyRow.id).where(ApiKeyRow.id == owner).with_for_update())
-        if max_unfinished is not None and await self._count_unfinished(s, owner) >= max_unfinished:
-            raise _Refused("too_many_tasks")
-        if await self._count_unfinished(s, None) >= queue_cap:
-            raise _Refused("queue_full")
+        """The key's limits and the credit reservation, in ONE conditional UPDATE of the key row
+        inside the caller's transaction: credits never go below zero and the unfinished count never
+        passes the limit, whatever runs concurrently (on PostgreSQL the row lock serialises one
+        key's submits; SQLite write transactions are serial)."""
+        statement = _ADMISSION[(price > 0, counted, max_unfinished is not None)]
+        if statement is not None:
+            params = {"owner": owner, "price": price, "max_unfinished": max_unfinished}
+            res = await conn.execute(statement, params)
+            if _affected(res) != 1:
+                # which rule refused it: one read, on the refusal path only
+                row = (await conn.execute(_KEY_UNFINISHED, {"owner": owner})).first()
+                full = max_unfinished is not None and row is not None and row.unfinished >= max_unfinished
+                raise _Refused("too_many_tasks" if counted and full else "insufficient_credits")
         if not self.db.sqlite:
             # wake idle workers on other nodes; PostgreSQL delivers it when this transaction commits
-            await s.execute(text(f"NOTIFY {TASK_CHANNEL}"))
+            await conn.execute(text(f"NOTIFY {TASK_CHANNEL}"))
         if price > 0:
-            res = await s.execute(
-                update(ApiKeyRow)
-                .where(ApiKeyRow.id == owner, ApiKeyRow.credits >= price)
-                .values(credits=ApiKeyRow.credits - price)
-            )
-            if _affected(res) != 1:
-                raise _Refused("insufficient_credits")
-            s.add(LedgerRow(key_id=owner, task_id=task_id, kind="reserve", amount=-price, created_at=now))
+            ledger = {
+                "key_id": owner,
+                "task_id": task_id,
+                "kind": "reserve",
+                "amount": -price,
+                "created_at": now,
+            }
+            await conn.execute(_INSERT_LEDGER, ledger)
 
-    @staticmethod
-    async def _count_unfinished(s: AsyncSession, owner: str | None) -> int:
-        q = select(func.count()).select_from(TaskRow).where(TaskRow.status.in_(UNFINISHED))
-        if owner is not None:
-            q = q.where(TaskRow.owner == owner)
-        return int((await s.execute(q)).scalar_one())
+    async def _release_slot(self, s: Any, owner: str) -> None:
+        """A task of `owner` left pending/processing for good (completed, failed, cancelled)."""
+        await s.execute(update(KEYS).where(KEYS.c.id == owner).values(unfinished=KEYS.c.unfinished - 1))
+
+    async def queue_snapshot(self) -> QueueSnapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - snapshot.taken_at < QUEUE_SNAPSHOT_SECONDS:
+            return snapshot
+        async with self._snapshot_lock:  # one refresh at a time; the others use its result
+            snapshot = self._snapshot
+            if snapshot is not None and time.monotonic() - snapshot.taken_at < QUEUE_SNAPSHOT_SECONDS:
+                return snapshot
+            taken = time.monotonic()
+            async with self.db.read_conn() as conn:
+                rows = (
+                    await conn.execute(
+                        select(TASKS.c.priority, TASKS.c.created_at)
+                        .where(TASKS.c.status == Status.PENDING.value)
+                        .order_by(TASKS.c.priority.desc(), TASKS.c.created_at)
+                        .limit(QUEUE_SNAPSHOT_ROWS)
+                    )
+                ).all()
+                counts: dict[str, int] = dict(
+                    (
+                        await conn.execute(
+                            select(TASKS.c.status, func.count())
+                            .where(TASKS.c.status.in_(UNFINISHED))
+                            .group_by(TASKS.c.status)
+                        )
+                    ).all()
+                )
+            self._snapshot = QueueSnapshot(
+                taken,
+                [(-int(p), float(c)) for p, c in rows],
+                int(counts.get(Status.PENDING.value, 0)),
+                int(sum(counts.values())),
+            )
+            self._admitted_since_snapshot = 0
+            return self._snapshot
 
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
-        async with self.db.read_session() as s:
-            row = await s.get(TaskRow, task_id)
+        async with self.db.read_conn() as conn:
+            row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
             return row_to_task(row) if row else None
 
     async def get_tasks(self, ids: Sequence[str], owner: str | None = None) -> list[Task]:
         if not ids:
             return []
         out: dict[str, Task] = {}
-        async with self.db.read_session() as s:
+        async with self.db.read_conn() as conn:
             for chunk_start in range(0, len(ids), 500):  # stay under bind-parameter limits
                 chunk = list(ids[chunk_start : chunk_start + 500])
-                q = select(TaskRow).where(TaskRow.id.in_(chunk))
+                q = select(TASKS).where(TASKS.c.id.in_(chunk))
                 if owner is not None:
-                    q = q.where(TaskRow.owner == owner)
-                for row in (await s.execute(q)).scalars():
+                    q = q.where(TASKS.c.owner == owner)
+                for row in await conn.execute(q):
                     out[row.id] = row_to_task(row)
         return [out[i] for i in ids if i in out]
 
@@ -360,21 +509,9 @@ class Repository:
             return [row_to_task(r) for r in rows], total
 
     async def queue_position(self, task: Task) -> int:
-        """Pending tasks that will be claimed before this (pending) one."""
-        priority = task.speed.priority  # the priority a task is queued with (see insert_task)
-        async with self.db.read_session() as s:
-            q = (
-                select(func.count())
-                .select_from(TaskRow)
-                .where(
-                    TaskRow.status == Status.PENDING.value,
-                    or_(
-                        TaskRow.priority > priority,
-                        and_(TaskRow.priority == priority, TaskRow.created_at < task.created_at),
-                    ),
-                )
-            )
-            return int((await s.execute(q)).scalar_one())
+        """Pending tasks that will be claimed before this (pending) one, from the queue snapshot."""
+        snapshot = await self.queue_snapshot()
+        return snapshot.ahead_of(task.speed.priority, task.created_at)  # the priority it was queued with
 
     async def average_duration(self, operation: str, limit: int = 20) -> float | None:
         """Mean run time of the latest completed tasks of an operation (for estimated_time)."""
@@ -460,6 +597,7 @@ class Repository:
             row = await s.get(TaskRow, task_id, with_for_update=True)
             if row is None or row.status != Status.PROCESSING.value or row.lease_owner != worker_id:
                 return False
+            await self._release_slot(s, row.owner)
             row.status = Status.COMPLETED.value
             row.progress = 100
             row.results = [_image_dict(r) for r in results]
@@ -493,6 +631,8 @@ class Repository:
                 return None
             if worker_id is not None and row.lease_owner != worker_id:
                 return None
+            if row.status in UNFINISHED:  # a MODAL task never took a slot
+                await self._release_slot(s, row.owner)
             row.status = status.value
             row.error_code = code
             row.error_message = message
@@ -541,23 +681,25 @@ class Repository:
             ).scalars()
             return [row_to_task(r) for r in rows]
 
-    async def listen_for_tasks(self, on_task: Callable[[], None], stop: asyncio.Event) -> None:
-        """PostgreSQL only: call `on_task` whenever any node queues a task (until `stop`)."""
+    async def listen(self, channels: Mapping[str, Callable[[], None]], stop: asyncio.Event) -> None:
+        """PostgreSQL only: call `channels[name]()` whenever any node notifies `name` (until `stop`)."""
         if self.db.sqlite:
             return
         async with self.db.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection  # asyncpg.Connection
             assert driver is not None
-
-            def listener(*_: Any) -> None:
-                on_task()
-
-            await driver.add_listener(TASK_CHANNEL, listener)
+            listeners = {name: (lambda *_a, fn=fn: fn()) for name, fn in channels.items()}
+            for name, listener in listeners.items():
+                await driver.add_listener(name, listener)
             try:
                 await stop.wait()
             finally:
-                await driver.remove_listener(TASK_CHANNEL, listener)
+                for name, listener in listeners.items():
+                    await driver.remove_listener(name, listener)
+
+    async def listen_for_tasks(self, on_task: Callable[[], None], stop: asyncio.Event) -> None:
+        await self.listen({TASK_CHANNEL: on_task}, stop)
 
     async def requeue(self, task_id: str) -> bool:
         """Return a processing task whose worker died to the queue (progress restarts)."""
@@ -740,13 +882,15 @@ class Repository:
         """Turn a MODAL task into a pending one: the same limits and credit reservation as
         `insert_task`, in one transaction. Returns "ok", "not_modal", "insufficient_credits",
         "too_many_tasks" or "queue_full"; nothing is written unless it is "ok"."""
+        if await self._queue_full(queue_cap):
+            return "queue_full"
         now = time.time()
         try:
             async with self.db.write() as s:
                 row = await s.get(TaskRow, task_id, with_for_update=True)
                 if row is None or row.owner != owner or row.status != Status.MODAL.value:
                     raise _Refused("not_modal")
-                await self._admit(s, owner, task_id, price, now, max_unfinished, queue_cap)
+                await self._admit(s, owner, task_id, price, now, max_unfinished, True)
                 row.status = Status.PENDING.value
                 row.prompt = prompt
                 row.spec = dict(spec)
