@@ -11,7 +11,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from openmj.core.spec import Spec
 
@@ -142,9 +142,9 @@ def new_task_id(now: float | None = None) -> str:
     return f"task-unified-{int(now if now is not None else time.time())}-{suffix}"
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    """One stored output image; `name` is the file name under the task's media folder."""
+class ImageResult(NamedTuple):
+    """One stored output image; `name` is the file name under the task's media folder. (A named
+    tuple: built for every image of every task a bulk poll reads, it must be cheap.)"""
 
     name: str
     width: int

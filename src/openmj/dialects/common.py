@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -27,6 +29,30 @@ log = logging.getLogger("openmj.api")
 M = TypeVar("M", bound=BaseModel)
 
 
+class FinishedRenders:
+    """Answers for finished tasks, kept encoded with their owner. A finished task never changes
+    again (its links expire at a time fixed when it finished), so a relay that polls the same
+    1,000 ids every few seconds gets each rendered once, without even a database read. Entries
+    live `ttl` seconds, so a task deleted by the retention job drops out of every node's cache."""
+
+    def __init__(self, size: int = 20_000, ttl: float = 300.0) -> None:
+        self.size, self.ttl = size, ttl
+        self._items: OrderedDict[tuple[str, str], tuple[str, bytes, float]] = OrderedDict()
+
+    def get(self, kind: str, task_id: str, owner: str) -> bytes | None:
+        hit = self._items.get((kind, task_id))
+        if hit is None or hit[0] != owner or time.monotonic() - hit[2] > self.ttl:
+            return None
+        self._items.move_to_end((kind, task_id))
+        return hit[1]
+
+    def put(self, kind: str, task_id: str, owner: str, body: bytes) -> None:
+        self._items[(kind, task_id)] = (owner, body, time.monotonic())
+        self._items.move_to_end((kind, task_id))
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
 @dataclass
 class Context:
     """What the dialect routers need, stored on app.state.ctx by the app's lifespan."""
@@ -34,6 +60,7 @@ class Context:
     service: TaskService
     signer: UrlSigner
     net: NetPolicy
+    renders: FinishedRenders = field(default_factory=FinishedRenders)
 
 
 ErrorRenderer = Callable[[TaskError], Response]
@@ -188,3 +215,29 @@ def render_each(
 
 
 UNRENDERABLE = "This task's stored data cannot be shown; please contact the operator"
+
+
+async def render_ids(
+    request: Request,
+    key: ApiKey,
+    ids: Sequence[str],
+    kind: str,
+    render: Callable[[Task], Any],
+    placeholder: Callable[[Task], Any],
+) -> bytes:
+    """The JSON array of the key's tasks among `ids` (others and unknown ids left out), rendered
+    with `render`; finished tasks come from the render cache under `kind` once rendered."""
+    context = ctx(request)
+    wanted = list(dict.fromkeys(ids))
+    parts: dict[str, bytes] = {}
+    for task_id in wanted:
+        hit = context.renders.get(kind, task_id, key.id)
+        if hit is not None:
+            parts[task_id] = hit
+    missing = [task_id for task_id in wanted if task_id not in parts]
+    for task in await context.service.get_many(key, missing) if missing else []:
+        body = jsonwire.dumps(render_each([task], render, placeholder)[0])
+        parts[task.id] = body
+        if task.status.terminal:
+            context.renders.put(kind, task.id, key.id, body)
+    return b"[" + b",".join(parts[t] for t in wanted if t in parts) + b"]"

@@ -8,9 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from openmj.core.tasks import Status, Task
-from openmj.dialects.common import Dialect, authenticate, callback_url, ctx, invalid, read_body, render_each
+from openmj.dialects.common import (
+    Dialect,
+    authenticate,
+    callback_url,
+    ctx,
+    invalid,
+    read_body,
+    render_each,
+    render_ids,
+)
 from openmj.dialects.evolink.errors import STATUSES, EvoLinkError, error_response
 from openmj.dialects.evolink.render import (
     TaskBatch,
@@ -66,12 +76,14 @@ async def cancel_task(request: Request, task_id: str) -> JSONResponse:
 
 
 @router.post("/v1/tasks/batch", **_doc(BatchBody, TaskBatch))
-async def batch(request: Request) -> JSONResponse:
+async def batch(request: Request) -> Response:
     key = await authenticate(request)
     body, _ = await read_body(request, BatchBody)
-    tasks = await ctx(request).service.get_many(key, body.task_ids)
     signer = ctx(request).signer
-    return JSONResponse({"data": render_each(tasks, lambda t: render_task(signer, t, None), placeholder)})
+    array = await render_ids(
+        request, key, body.task_ids, "evolink", lambda t: render_task(signer, t, None), placeholder
+    )
+    return Response(b'{"data":' + array + b"}", media_type="application/json")
 
 
 _STATUS_FILTER = {s.value for s in Status}

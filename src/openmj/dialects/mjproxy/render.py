@@ -106,17 +106,20 @@ def _upscale_ids(task: Task) -> dict[Followup, tuple[str, str]]:
 _PAN_EMOJI = (("pan_left", "⬅️"), ("pan_right", "➡️"), ("pan_up", "⬆️"), ("pan_down", "⬇️"))
 
 
+#: the buttons under one image: customId template ({h} = the task id), label, emoji
+_SINGLE = {
+    Followup.VARY_SUBTLE: ("MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
+    Followup.VARY_STRONG: ("MJ::JOB::high_variation::1::{h}::SOLO", "Vary (Strong)", "🪄"),
+    Followup.VARY_REGION: ("MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
+    Followup.ZOOM_OUT_2X: ("MJ::Outpaint::50::1::{h}::SOLO", "Zoom Out 2x", "🔍"),
+    Followup.ZOOM_OUT_1_5X: ("MJ::Outpaint::75::1::{h}::SOLO", "Zoom Out 1.5x", "🔍"),
+    Followup.ZOOM_CUSTOM: ("MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
+    Followup.MAKE_SQUARE: (f"MJ::Outpaint::{MAKE_SQUARE_PCT}::1::{{h}}::SOLO", "Make Square", "↔️"),
+}
+
+
 def _buttons_for(task: Task, offer: Followup) -> list[dict[str, Any]]:
     h = task.id  # the "job hash": openmj's task id stands in for Discord's message hash
-    single = {
-        Followup.VARY_SUBTLE: (f"MJ::JOB::low_variation::1::{h}::SOLO", "Vary (Subtle)", "🪄"),
-        Followup.VARY_STRONG: (f"MJ::JOB::high_variation::1::{h}::SOLO", "Vary (Strong)", "🪄"),
-        Followup.VARY_REGION: (f"MJ::Inpaint::1::{h}::SOLO", "Vary (Region)", "🖌️"),
-        Followup.ZOOM_OUT_2X: (f"MJ::Outpaint::50::1::{h}::SOLO", "Zoom Out 2x", "🔍"),
-        Followup.ZOOM_OUT_1_5X: (f"MJ::Outpaint::75::1::{h}::SOLO", "Zoom Out 1.5x", "🔍"),
-        Followup.ZOOM_CUSTOM: (f"MJ::CustomZoom::{h}", "Custom Zoom", "🔍"),
-        Followup.MAKE_SQUARE: (f"MJ::Outpaint::{MAKE_SQUARE_PCT}::1::{h}::SOLO", "Make Square", "↔️"),
-    }
     if offer is Followup.UPSCALE_SEPARATE:
         return [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
     if offer is Followup.VARY_GRID:
@@ -128,8 +131,8 @@ def _buttons_for(task: Task, offer: Followup) -> list[dict[str, Any]]:
         return [_button(f"MJ::JOB::{name}::1::{h}::SOLO", label)]
     if offer is Followup.PAN:
         return [_button(f"MJ::JOB::{name}::1::{h}::SOLO", emoji=emoji) for name, emoji in _PAN_EMOJI]
-    custom_id, label, emoji = single[offer]
-    return [_button(custom_id, label, emoji)]
+    template, label, emoji = _SINGLE[offer]
+    return [_button(template.format(h=h), label, emoji)]
 
 
 def buttons(task: Task) -> list[dict[str, Any]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from openmj.core.tasks import ErrorCode, Status, TaskError
-from openmj.dialects.common import ctx, invalid, parse_model, read_json, render_each
+from openmj.dialects.common import ctx, invalid, parse_model, read_json, render_each, render_ids
 from openmj.dialects.mjproxy.render import STATUS, TaskJson, image_seed, placeholder, render
 from openmj.dialects.mjproxy.wire import Code, ListBody, SubmitResult, authenticate, result
 from openmj.dialects.openapi import documented
@@ -41,14 +42,15 @@ async def fetch(request: Request, task_id: str) -> JSONResponse:
 
 @router.post("/task/list-by-condition", **_doc(ListBody, None))
 @router.post("/task/list-by-ids", **_doc(ListBody, None))
-async def list_by_condition(request: Request) -> JSONResponse:
+async def list_by_condition(request: Request) -> Response:
     key = await authenticate(request)
     data = await read_json(request) if (await request.body()).strip() else None
     body = parse_model(ListBody, data if data is not None else {})  # TAO: no ids → []
     ids = [i.strip() for i in body.ids or [] if i and i.strip()]
-    tasks = await ctx(request).service.get_many(key, ids)  # one batched read, missing ids omitted
     context = ctx(request)
-    return JSONResponse(render_each(tasks, lambda t: render(context, t), placeholder))
+    # batched reads, missing ids omitted; finished tasks rendered once (relays poll every few s)
+    array = await render_ids(request, key, ids, "mjproxy", lambda t: render(context, t), placeholder)
+    return Response(array, media_type="application/json")
 
 
 @router.get("/task/list", **_doc(ok=None))
