@@ -92,6 +92,7 @@ class TaskService:
         self.net = net or NetPolicy()
         self.moderator = moderator
         self._estimates: dict[str, float] = {}
+        self._estimate_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ auth
     async def authenticate(self, secret: str | None) -> ApiKey:
@@ -291,8 +292,11 @@ class TaskService:
         """Seconds until the result: queue position × average run time, plus this task's remainder."""
         avg = self._estimates.get(task.operation.value)
         if avg is None:
-            avg = await self.repo.average_duration(task.operation.value) or DEFAULT_ESTIMATE_SECONDS
-            self._estimates[task.operation.value] = avg
+            async with self._estimate_lock:  # one look-up when many requests miss at once
+                avg = self._estimates.get(task.operation.value)
+                if avg is None:
+                    found = await self.repo.average_duration(task.operation.value)
+                    avg = self._estimates[task.operation.value] = found or DEFAULT_ESTIMATE_SECONDS
         if task.status is Status.PENDING:
             ahead = await self.repo.queue_position(task)
             return max(1, round((ahead + 1) * avg))
