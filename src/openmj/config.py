@@ -35,8 +35,11 @@ class Settings(BaseSettings):
     task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (EvoLink's mj-v7 page)
     poll_seconds: float = 0.5  # worker idle poll when no wake-up arrives
 
-    # media
+    # media and retention
     media_cleanup_seconds: float = 600.0
+    # finished tasks older than this are deleted (in batches, between other writes); their links
+    # expired long before (15 days at most). 0 keeps every task forever.
+    task_retention_days: float = 90.0
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
 
     # accounts

@@ -254,6 +254,26 @@ class Reaper:
         if now - self._last_media_sweep >= self.settings.media_cleanup_seconds:
             self._last_media_sweep = now
             await self.delete_expired_media(now)
+            await self.delete_old_tasks(now)
+
+    async def delete_old_tasks(self, now: float, batch: int = 500) -> int:
+        """The retention job: finished tasks past `task_retention_days`, `batch` per transaction,
+        yielding between batches so submits and workers are never held up for long."""
+        if self.settings.task_retention_days <= 0:
+            return 0
+        cutoff = now - self.settings.task_retention_days * 86400
+        deleted = 0
+        while True:
+            ids = await self.repo.delete_finished_before(cutoff, batch)
+            for task_id in ids:
+                await asyncio.to_thread(self.media.delete_task, task_id)  # if any file is left
+            deleted += len(ids)
+            if len(ids) < batch:
+                break
+            await asyncio.sleep(0)  # let waiting writers in between batches
+        if deleted:
+            log.info("retention: deleted %d tasks finished before %.0f", deleted, cutoff)
+        return deleted
 
     async def delete_expired_media(self, now: float) -> int:
         ids = await self.repo.expired_media(now)

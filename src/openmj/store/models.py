@@ -92,6 +92,7 @@ class TaskRow(Base):
         Index("ix_tasks_status_lease", "status", "lease_expires"),
         # the latest completed tasks of an operation (average run time): without it, a full scan
         Index("ix_tasks_done_recent", "status", "operation", "finished_at"),
+        Index("ix_tasks_finished", "finished_at"),  # the retention job's oldest finished tasks
         Index("ix_tasks_media_expiry", "media_deleted", "media_expires_at"),
     )
 

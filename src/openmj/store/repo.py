@@ -27,6 +27,7 @@ from openmj.store.db import Database, KeyChanges
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
+TERMINAL = tuple(s.value for s in Status if s.terminal)
 TASKS = cast(Table, TaskRow.__table__)
 KEYS = cast(Table, ApiKeyRow.__table__)
 LEDGER = cast(Table, LedgerRow.__table__)
@@ -826,6 +827,26 @@ class Repository:
             return
         async with self.db.write() as s:
             await s.execute(update(TaskRow).where(TaskRow.id.in_(list(task_ids))).values(media_deleted=True))
+
+    # ------------------------------------------------------------------ retention
+    async def delete_finished_before(self, cutoff: float, batch: int = 500) -> list[str]:
+        """Delete up to `batch` finished tasks that ended before `cutoff` (and their pending
+        callbacks), in one short transaction; returns their ids. The ledger is kept: it is the
+        history of every key's balance."""
+        async with self.db.write_conn() as conn:
+            ids = [
+                r[0]
+                for r in await conn.execute(
+                    select(TASKS.c.id)
+                    .where(TASKS.c.finished_at < cutoff, TASKS.c.status.in_(TERMINAL))
+                    .order_by(TASKS.c.finished_at)
+                    .limit(batch)
+                )
+            ]
+            if ids:
+                await conn.execute(OUTBOX.delete().where(OUTBOX.c.task_id.in_(ids)))
+                await conn.execute(TASKS.delete().where(TASKS.c.id.in_(ids)))
+        return ids
 
     # ------------------------------------------------------------------ outbox
     @staticmethod

@@ -1,4 +1,4 @@
-"""index completed tasks by (status, operation, finished_at) for the average run time
+"""index completed tasks for the average run time, and finished tasks by age for retention
 
 Revision ID: 0004
 Revises: 0003
@@ -16,7 +16,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_tasks_done_recent", "tasks", ["status", "operation", "finished_at"])
+    op.create_index("ix_tasks_finished", "tasks", ["finished_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_finished", table_name="tasks")
     op.drop_index("ix_tasks_done_recent", table_name="tasks")
