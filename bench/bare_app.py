@@ -77,6 +77,52 @@ def build(db_path: str, key: str = "sk-bench") -> FastAPI:
     return app
 
 
+def build_pg(dsn: str, key: str = "sk-bench") -> FastAPI:
+    """The PostgreSQL baseline: FastAPI + an asyncpg pool, the same two routes."""
+    import asyncpg
+
+    key_hash = hashlib.sha256(key.encode()).hexdigest()
+    pool: dict[str, asyncpg.Pool] = {}
+
+    def authenticate(request: Request) -> None:
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if hashlib.sha256(secret.encode()).hexdigest() != key_hash:
+            raise HTTPException(401)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pool["p"] = await asyncpg.create_pool(dsn, min_size=4, max_size=20)
+        await pool["p"].execute(
+            "CREATE TABLE IF NOT EXISTS bare_rows (id text PRIMARY KEY, body text, created_at double precision)"
+        )
+        yield
+        await pool["p"].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/rows")
+    async def create(request: Request) -> dict[str, str]:
+        authenticate(request)
+        body = await request.body()
+        rid = uuid.uuid4().hex
+        await pool["p"].execute("INSERT INTO bare_rows VALUES ($1, $2, $3)", rid, body.decode(), time.time())
+        return {"id": rid}
+
+    @app.get("/rows/{rid}")
+    async def read(request: Request, rid: str) -> dict[str, object]:
+        authenticate(request)
+        row = await pool["p"].fetchrow("SELECT * FROM bare_rows WHERE id = $1", rid)
+        return {"id": rid, "found": row is not None}
+
+    return app
+
+
 if __name__ == "__main__":
     key = sys.argv[3] if len(sys.argv) > 3 else "sk-bench"
-    uvicorn.run(build(sys.argv[1], key), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    target = sys.argv[1]
+    app = build_pg(target, key) if target.startswith("postgresql://") else build(target, key)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -134,8 +134,11 @@ def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = 
 class ServerProcess:
     """`openmj serve` as a real subprocess (for SIGKILL and CLI behaviour)."""
 
-    def __init__(self, data_dir: Path, model: str, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, model: str, port: int | None = None, *, args: tuple[str, ...] = (), **env: str
+    ) -> None:
         self.data_dir = data_dir
+        self.args = args  # more `openmj serve` flags, e.g. ("--no-worker",)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -166,6 +169,7 @@ class ServerProcess:
                 str(self.port),
                 "--model",
                 self.model,
+                *self.args,
             ],
             env=self.env,
             stdout=out,

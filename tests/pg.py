@@ -35,7 +35,8 @@ class PostgresCluster:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
 
-    def start(self) -> str:
+    def start(self, *, durable: bool = False) -> str:
+        """Start the cluster; `durable` keeps PostgreSQL's fsync (benchmarks), the tests skip it."""
         assert self.bin is not None, "PostgreSQL binaries not found"
         data, sock = self.dir / "pg", self.dir / "sock"
         data.mkdir()
@@ -53,7 +54,8 @@ class PostgresCluster:
             str(sock / "pg.log"),
             "-w",
             "-o",
-            f"-p {self.port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            f"-p {self.port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
+            + ("" if durable else " -c fsync=off"),
             "start",
         )
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"

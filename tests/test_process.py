@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,7 @@ def test_prompt_parse_command() -> None:
 
 NO_TORCH = """
 import sys
+import threading
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in ('torch', 'diffusers', 'transformers'):
@@ -156,3 +159,57 @@ def test_api_serves_without_torch(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_sigkill_during_a_create_load_loses_no_answered_task(tmp_path: Path) -> None:
+    """Creates from eight clients at once; the server is SIGKILLed after the 60th answer. Every
+    answered task is still there after a restart, and each key's ledger equals its balance."""
+    data = tmp_path / "data"
+    first = ServerProcess(data, "tiny", args=("--no-worker",)).start()
+    key = (
+        cli("keys", "create", "--data-dir", str(data), "--credits", "100000").stdout.strip().splitlines()[-1]
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=first.url, headers=headers, timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/v1/images/generations", json={"model": "mj-v7", "prompt": "a lighthouse"})
+                except httpx.HTTPError:
+                    return  # the server died under us: the request may or may not have been committed
+                if r.status_code == 200:
+                    with lock:
+                        answered.append(r.json()["id"])
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(answered) >= 60, 120, 0.01, "60 answered creates")
+        first.kill()  # SIGKILL in the middle of the load
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    second = ServerProcess(data, "tiny", port=first.port, args=("--no-worker",)).start()
+    try:
+        with httpx.Client(base_url=second.url, headers=headers, timeout=30) as c:
+            for task_id in answered:
+                r = c.get(f"/v1/tasks/{task_id}")
+                assert r.status_code == 200 and r.json()["status"] == "pending", (task_id, r.text)
+            total = c.get("/v1/tasks", params={"page_size": 1}).json()["total"]
+            balance = c.get("/v1/credits").json()["data"]["user"]["remaining_credits"]
+    finally:
+        second.stop()
+    assert total >= len(answered)  # a create committed but never answered exists and is charged too
+    db = sqlite3.connect(data / "openmj.db")
+    (owner,) = db.execute("SELECT id FROM api_keys WHERE prefix = ?", (key[:10],)).fetchone()
+    (ledger,) = db.execute("SELECT sum(amount) FROM ledger WHERE key_id = ?", (owner,)).fetchone()
+    (reserved,) = db.execute("SELECT sum(credits_reserved) FROM tasks WHERE owner = ?", (owner,)).fetchone()
+    (unfinished,) = db.execute("SELECT unfinished FROM api_keys WHERE id = ?", (owner,)).fetchone()
+    assert ledger == balance == 100000 - reserved
+    assert unfinished == total  # the concurrency counter agrees with the tasks

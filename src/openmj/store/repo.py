@@ -394,13 +394,15 @@ class Repository:
         values = _task_values(task, priority, now)
         try:
             async with self.db.write_conn() as conn:
-                await self._admit(
-                    conn, task.owner, task.id, task.credits_reserved, now, max_unfinished, counted
-                )
+                # the rows first, the key last: on PostgreSQL the key's row lock (which orders one
+                # key's submits) is then held only from its UPDATE to the commit
                 await conn.execute(_INSERT_TASK, values)
                 if outbox is not None and task.callback_url:
                     row = _outbox_values(task.id, task.dialect, task.callback_url, outbox, now)
                     await conn.execute(_INSERT_OUTBOX, row)
+                await self._admit(
+                    conn, task.owner, task.id, task.credits_reserved, now, max_unfinished, counted
+                )
         except _Refused as refused:
             return refused.reason
         if counted:
@@ -427,6 +429,18 @@ class Repository:
         inside the caller's transaction: credits never go below zero and the unfinished count never
         passes the limit, whatever runs concurrently (on PostgreSQL the row lock serialises one
         key's submits; SQLite write transactions are serial)."""
+        if price > 0:
+            ledger = {
+                "key_id": owner,
+                "task_id": task_id,
+                "kind": "reserve",
+                "amount": -price,
+                "created_at": now,
+            }
+            await conn.execute(_INSERT_LEDGER, ledger)  # undone with the rest if the key refuses
+        if not self.db.sqlite:
+            # wake idle workers on other nodes; PostgreSQL delivers it when this transaction commits
+            await conn.execute(text(f"NOTIFY {TASK_CHANNEL}"))
         statement = _ADMISSION[(price > 0, counted, max_unfinished is not None)]
         if statement is not None:
             params = {"owner": owner, "price": price, "max_unfinished": max_unfinished}
@@ -436,18 +450,6 @@ class Repository:
                 row = (await conn.execute(_KEY_UNFINISHED, {"owner": owner})).first()
                 full = max_unfinished is not None and row is not None and row.unfinished >= max_unfinished
                 raise _Refused("too_many_tasks" if counted and full else "insufficient_credits")
-        if not self.db.sqlite:
-            # wake idle workers on other nodes; PostgreSQL delivers it when this transaction commits
-            await conn.execute(text(f"NOTIFY {TASK_CHANNEL}"))
-        if price > 0:
-            ledger = {
-                "key_id": owner,
-                "task_id": task_id,
-                "kind": "reserve",
-                "amount": -price,
-                "created_at": now,
-            }
-            await conn.execute(_INSERT_LEDGER, ledger)
 
     async def _release_slot(self, s: Any, owner: str) -> None:
         """A task of `owner` left pending/processing for good (completed, failed, cancelled)."""
