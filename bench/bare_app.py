@@ -93,7 +93,8 @@ def build_pg(dsn: str, key: str = "sk-bench") -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pool["p"] = await asyncpg.create_pool(dsn, min_size=4, max_size=20)
         await pool["p"].execute(
-            "CREATE TABLE IF NOT EXISTS bare_rows (id text PRIMARY KEY, body text, created_at double precision)"
+            "CREATE TABLE IF NOT EXISTS bare_rows "
+            "(id text PRIMARY KEY, body text, created_at double precision)"
         )
         yield
         await pool["p"].close()

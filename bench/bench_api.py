@@ -143,14 +143,16 @@ def run(seconds: float = 10, concurrency: int = 16, rounds: int = 2) -> dict[str
             {k: {"openmj": o[k].summary(), "bare": b[k].summary()} for k in ("create", "read")}
         )
     lines = [
-        f"hey -c {concurrency} -z {seconds:g}s, loopback, {os.cpu_count()} cores, {rounds} alternating rounds, "
+        f"hey -c {concurrency} -z {seconds:g}s, loopback, {os.cpu_count()} cores, "
+        f"{rounds} alternating rounds, "
         f"best of each (load average {load_before:.1f} before, {load_after:.1f} after)",
         "",
         "| endpoint | req/s | p50 ms | p99 ms | non-200 |",
         "|---|---|---|---|---|",
         *rows,
         "",
-        f"openmj ÷ bare throughput: **create {out['create']['ratio']:.2f}**, **read {out['read']['ratio']:.2f}**; "
+        f"openmj ÷ bare throughput: **create {out['create']['ratio']:.2f}**, "
+        f"**read {out['read']['ratio']:.2f}**; "
         f"p99 openmj ÷ bare: create {out['create']['p99_ratio']:.2f}, read {out['read']['p99_ratio']:.2f}",
     ]
     out["markdown"] = "\n".join(lines)

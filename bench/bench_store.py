@@ -60,7 +60,8 @@ def seed(folder: Path, rows: int, owner: str | None = None, status: str = "compl
     spec = json.dumps({"prompt": {"text": "a lighthouse at dusk", "params": {"ar": "16:9", "stylize": 250},
                                   "effective_model": "7"}, "options": {}, "refs": {}})  # fmt: skip
     cols = (
-        "id, owner, dialect, operation, model, status, progress, prompt, spec, request, speed, priority, seed, "
+        "id, owner, dialect, operation, model, status, progress, prompt, spec, request, speed, priority, "
+        "seed, "
         "created_at, started_at, finished_at, updated_at, results, grid, credits_reserved, credits_charged, "
         "user_group, cancel_requested, attempts, media_expires_at, media_deleted"
     )
@@ -166,7 +167,7 @@ def run(bulk_rows: int = 100_000, big_rows: int = 1_000_000, seconds: float = 8)
             result["growth"] = growth(tmp, big_rows, seconds, env)
     b = result["bulk"]
     lines = [
-        f"Bulk reads with {b['rows']:,} finished tasks in the store (20 timed calls each, after one warm-up):",
+        f"Bulk reads with {b['rows']:,} tasks in the store (20 timed calls each, after the first):",
         "",
         "| request | first call ms | median ms | max ms |",
         "|---|---|---|---|",
