@@ -28,6 +28,7 @@ from openmj.dialects.common import Context, Dialect
 from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
 from openmj.jsonwire import JSONResponse
+from openmj.media.grid import GRID_NAME
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
 from openmj.moderation import PromptModerator, image_moderator_from_env
@@ -198,6 +199,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             return JSONResponse({"error": {"code": "forbidden", "message": "Invalid or expired link"}}, 403)
         assert runtime.media is not None
         path = runtime.media.path(task_id, name)
+        if name == GRID_NAME and path is not None and not path.is_file():
+            path = await asyncio.to_thread(runtime.media.ensure_grid, task_id)
         if path is None or not path.is_file():
             return JSONResponse(
                 {"error": {"code": "not_found", "message": "This file no longer exists"}}, 404

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from openmj.config import Settings
 from openmj.core.dialects import policy
 from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
-from openmj.media.grid import make_grid
+from openmj.media.grid import GRID_NAME, grid_size, make_grid
 from openmj.media.storage import MediaStore
 from openmj.moderation import ImageModerator
 from openmj.store.repo import OutboxSpec, Repository
@@ -54,6 +57,7 @@ class Worker:
         self.prepare = prepare
         self.on_finish = on_finish
         self.current: JobControl | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.image_moderator = image_moderator
 
     def shutdown(self) -> None:
@@ -132,19 +136,23 @@ class Worker:
             last = progress
 
     async def _complete(self, task: Task, result: EngineResult) -> None:
-        def save() -> tuple[list[ImageResult], ImageResult | None]:
-            stored = [
-                self.media.save_image(task.id, f"{i}.png", im, seed)
-                for i, (im, seed) in enumerate(zip(result.images, result.seeds, strict=True))
-            ]
-            grid = (
-                self.media.save_image(task.id, "grid.png", make_grid(result.images))
-                if len(stored) == 4
-                else None
-            )
-            return stored, grid
+        images = list(zip(result.images, result.seeds, strict=True))
 
-        stored, grid = await asyncio.to_thread(save)
+        def save() -> list[ImageResult]:
+            # the PNG encoder releases the GIL: the images are written side by side, one per core
+            def one(i: int) -> ImageResult:
+                return self.media.save_image(task.id, f"{i}.png", images[i][0], images[i][1])
+
+            with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1) or 1) as pool:
+                return list(pool.map(one, range(len(images))))
+
+        stored = await asyncio.to_thread(save)
+        # the grid (four times one image's pixels) is written after the task is answered; until
+        # then, or if this process dies first, the media route makes it from the four images
+        grid = None
+        if len(stored) == 4:
+            width, height = grid_size(result.images)
+            grid = ImageResult(name=GRID_NAME, width=width, height=height)
         expires = time.time() + policy(task.dialect).media_lifetime
         ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))
         if not ok:
@@ -154,7 +162,17 @@ class Worker:
                 await asyncio.to_thread(self.media.delete_task, task.id)
         else:
             log.info("task %s completed", task.id)
+            if grid is not None:
+                job = asyncio.create_task(asyncio.to_thread(self._write_grid, task.id, result.images))
+                self._background.add(job)
+                job.add_done_callback(self._background.discard)
         self._finished(task)
+
+    def _write_grid(self, task_id: str, images: list[Any]) -> None:
+        try:
+            self.media.save_image(task_id, GRID_NAME, make_grid(images))
+        except OSError:  # deleted meanwhile (cancelled, expired): the media route repairs otherwise
+            log.warning("task %s: the grid could not be written now", task_id)
 
     async def _moderate(self, task: Task, result: EngineResult) -> EngineResult | None:
         """Remove flagged outputs; with none left the task fails, and is not refunded (EvoLink's mj-v7 page:

@@ -6,6 +6,13 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+GRID_NAME = "grid.png"
+
+
+def grid_size(images: Sequence[Image.Image]) -> tuple[int, int]:
+    """The size `make_grid` gives these images, without making it."""
+    return 2 * max(im.width for im in images), 2 * max(im.height for im in images)
+
 
 def make_grid(images: Sequence[Image.Image]) -> Image.Image:
     """Images 1–4 left to right, top to bottom (U1 top-left … U4 bottom-right), as in Midjourney."""

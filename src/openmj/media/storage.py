@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from openmj.core.tasks import ImageResult
+from openmj.media.grid import GRID_NAME, make_grid
 
 # zlib level 1: ~3× faster to write than the default 6 for ~10 % more bytes; the result links
 # are downloaded once or twice, the encoder runs for every image of every task
@@ -48,6 +49,20 @@ class MediaStore:
         tmp.write_bytes(data)
         os.replace(tmp, folder / name)
         return ImageResult(name=name, width=width, height=height, content_type=content_type)
+
+    def ensure_grid(self, task_id: str) -> Path | None:
+        """The task's 2×2 grid, made from its four stored images if it is not written yet (the
+        worker writes it after the task completes; a crash in between is repaired here). The
+        same images give the same bytes, so two requests racing here write the same file."""
+        path = self.path(task_id, GRID_NAME)
+        if path is None or path.is_file():
+            return path
+        try:
+            images = [self.load_image(task_id, f"{i}.png") for i in range(4)]
+        except OSError:
+            return None
+        self.save_image(task_id, GRID_NAME, make_grid(images))
+        return path
 
     def load_image(self, task_id: str, name: str) -> Image.Image:
         path = self.path(task_id, name)
