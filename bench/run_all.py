@@ -1,6 +1,7 @@
 """Every openmj benchmark, printed as the markdown tables of docs/benchmarks.md.
 
     HF_HUB_OFFLINE=1 python bench/run_all.py [--seconds 10] [--concurrency 16] [--runs 5] [--json FILE]
+                                             [--big-rows 1000000] [--skip-postgres]
 
 (`make bench` runs it.) The API benchmark starts its own servers on free loopback ports; the
 engine benchmark builds the tiny model into a temporary folder. Nothing needs the network.
@@ -21,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_api, bench_engine  # noqa: E402
+from bench import bench_api, bench_engine, bench_pg, bench_store  # noqa: E402
 
 
 def machine() -> str:
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16, help="API benchmark: concurrent clients")
     ap.add_argument("--runs", type=int, default=5, help="engine benchmark: timed runs per side")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw numbers here")
+    ap.add_argument("--big-rows", type=int, default=1_000_000, help="store growth: finished tasks seeded")
+    ap.add_argument("--skip-postgres", action="store_true", help="no PostgreSQL rows")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -55,8 +58,17 @@ def main() -> None:
     results: dict[str, Any] = {}
 
     print("## API: task create and status read (worker off)\n", flush=True)
-    results["api"] = bench_api.run(args.seconds, args.concurrency)
+    results["api"] = bench_api.run(args.seconds, args.concurrency, rounds=2)
     print(results["api"]["markdown"] + "\n", flush=True)
+
+    print("## Bulk reads and a growing store (SQLite)\n", flush=True)
+    results["store"] = bench_store.run(100_000, args.big_rows, min(args.seconds, 8))
+    print(results["store"]["markdown"] + "\n", flush=True)
+
+    if not args.skip_postgres:
+        print("## API on PostgreSQL\n", flush=True)
+        results["postgres"] = bench_pg.run(min(args.seconds, 8), args.concurrency)
+        print(results["postgres"]["markdown"] + "\n", flush=True)
 
     print("## Engine overhead (tiny model, CPU)\n", flush=True)
     results["engine"] = bench_engine.run(args.runs)
