@@ -66,6 +66,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "host": "127.0.0.1",
         "port": free_port(),
         "model": "tiny",
+        "video_model": "none",  # video servers opt in (tests/test_video.py): it changes the buttons
         "secret_key": TEST_SECRET,
         "allow_private_network": True,
         "heartbeat_seconds": 0.2,

@@ -237,12 +237,15 @@ def callback_renderers(context: Context) -> dict[str, Renderer]:
     return {d.name: renderer(d) for d in DIALECTS}
 
 
-def model_caps(model: str) -> ModelCaps:
-    from openmj.engines.local.presets import resolve_preset
+def model_caps(model: str, video_model: str | None = None) -> ModelCaps:
+    from openmj.engines.local.presets import resolve_preset, resolve_video_preset
 
     preset = resolve_preset(model)
     return ModelCaps(
-        name=preset.name, ip_adapter=preset.ip_adapter is not None, segmenter=preset.segmenter is not None
+        name=preset.name,
+        ip_adapter=preset.ip_adapter is not None,
+        segmenter=preset.segmenter is not None,
+        video=resolve_video_preset(preset, video_model) is not None,
     )
 
 
@@ -266,7 +269,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         queue_cap=s.queue_cap,
         wakeup=wakeup,
         seed=s.seed,
-        caps=model_caps(s.model),
+        caps=model_caps(s.model, s.video_model),
         net=net,
         moderator=PromptModerator.from_env(),
     )

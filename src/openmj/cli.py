@@ -98,6 +98,10 @@ def serve(
     model: Annotated[
         str | None, typer.Option(help="Preset (sd15-lcm, sdxl-lightning, tiny), HF id or folder")
     ] = None,
+    video_model: Annotated[
+        str | None,
+        typer.Option(help="Video preset (wan21-flf2v-720p, wan21-i2v-480p, tiny-video), folder or none"),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="In-process workers")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run no worker here")] = False,
     public_url: Annotated[str | None, typer.Option(help="Base URL used in result links")] = None,
@@ -116,6 +120,7 @@ def serve(
         port=port,
         data_dir=data_dir,
         model=model,
+        video_model=video_model,
         workers=workers,
         public_url=public_url,
         database_url=database_url,
@@ -138,6 +143,7 @@ def serve(
 def worker(
     data_dir: DataDir = None,
     model: Annotated[str | None, typer.Option(help="Preset, HF id or folder")] = None,
+    video_model: Annotated[str | None, typer.Option(help="Video preset, folder or none")] = None,
     workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
     database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
 ) -> None:
@@ -145,7 +151,9 @@ def worker(
     from openmj.app import run_worker_node
 
     _logging()
-    settings = _settings(data_dir=data_dir, model=model, workers=workers, database_url=database_url)
+    settings = _settings(
+        data_dir=data_dir, model=model, video_model=video_model, workers=workers, database_url=database_url
+    )
     engine = _load_engine(settings)
     asyncio.run(run_worker_node(settings, engine))
 

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite in data_dir
     model: str = "sd15-lcm"
+    video_model: str | None = None  # default: the image preset's own (tiny → tiny-video); "none" = off
     public_url: str | None = None  # default: http://host:port
     secret_key: str | None = None  # default: generated once, kept in data_dir/secret_key
     allow_private_network: bool = False

@@ -16,6 +16,7 @@ from openmj.engines.base import EngineJob
 from openmj.image_errors import fetch_error
 from openmj.media.storage import MediaStore
 from openmj.media.style_codes import style_image
+from openmj.media.video import Clip, decode_mp4
 from openmj.net import ImageFetchError, NetPolicy, fetch_image
 
 
@@ -30,10 +31,22 @@ class InputResolver:
         except ImageFetchError as exc:
             raise fetch_error(url, exc) from exc
 
+    def _clip(self, task_id: str, name: str) -> Clip:
+        path = self.media.path(task_id, name)
+        if path is None or not path.is_file():
+            raise TaskError(
+                ErrorCode.NOT_FOUND,
+                f"The source clip of task {task_id} is no longer available (links expire)",
+                404,
+            )
+        return decode_mp4(path)
+
     async def __call__(self, task: Task) -> EngineJob:
         job = EngineJob(task=task)
         source = task.spec.get("source")
-        if source:
+        if source and source["name"].endswith(".mp4"):  # extend, upscale: the clip's frames
+            job.extra["clip"] = await asyncio.to_thread(self._clip, source["task_id"], source["name"])
+        elif source:
             try:
                 job.images["source"] = await asyncio.to_thread(
                     self.media.load_image, source["task_id"], source["name"]
@@ -44,6 +57,11 @@ class InputResolver:
                     f"The source image of task {source['task_id']} is no longer available (links expire)",
                     404,
                 ) from exc
+        video = task.spec.get("video", {})
+        if video.get("start_url"):
+            job.images["start"] = await self.fetch(video["start_url"])
+        if video.get("end_url"):
+            job.images["end"] = await self.fetch(video["end_url"])
         options = task.spec.get("options", {})
         if options.get("image_url"):
             job.images["upload"] = await self.fetch(options["image_url"])

@@ -20,7 +20,7 @@ from typing import Any
 
 from openmj.config import Settings
 from openmj.core.dialects import policy
-from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Status, Task, TaskError
+from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Operation, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import GRID_NAME, grid_size, make_grid
 from openmj.media.storage import MediaStore
@@ -135,10 +135,35 @@ class Worker:
                 await self.repo.record_progress_event(task.id, OutboxSpec(f"progress:{progress}"))
             last = progress
 
+    def _save_clips(self, task: Task, result: EngineResult) -> list[ImageResult]:
+        """Each clip as an H.264 MP4 with a WebP thumbnail of its first frame, side by side."""
+        from openmj.media.video import CRF, CRF_UPSCALED, encode_mp4, thumbnail
+
+        crf = CRF_UPSCALED if task.operation is Operation.VIDEO_UPSCALE else CRF
+
+        def one(i: int) -> ImageResult:
+            clip = (result.videos or [])[i]
+            width, height = clip.frames[0].size
+            thumb = f"{i}_thumb.webp"
+            self.media.save_bytes(task.id, thumb, thumbnail(clip.frames[0]), "image/webp", width, height)
+            stored = self.media.save_bytes(
+                task.id, f"{i}.mp4", encode_mp4(clip.frames, clip.fps, crf=crf), "video/mp4", width, height
+            )
+            return stored._replace(
+                seed=result.seeds[i], frames=len(clip.frames), fps=clip.fps, thumbnail=thumb
+            )
+
+        count = len(result.videos or [])
+        with ThreadPoolExecutor(max_workers=min(count, os.cpu_count() or 1) or 1) as pool:
+            return list(pool.map(one, range(count)))
+
     async def _complete(self, task: Task, result: EngineResult) -> None:
         images = list(zip(result.images, result.seeds, strict=True))
 
         def save() -> list[ImageResult]:
+            if result.videos is not None:
+                return self._save_clips(task, result)
+
             # the PNG encoder releases the GIL: the images are written side by side, one per core
             def one(i: int) -> ImageResult:
                 return self.media.save_image(task.id, f"{i}.png", images[i][0], images[i][1])
@@ -150,7 +175,7 @@ class Worker:
         # the grid (four times one image's pixels) is written after the task is answered; until
         # then, or if this process dies first, the media route makes it from the four images
         grid = None
-        if len(stored) == 4:
+        if len(stored) == 4 and result.videos is None:
             width, height = grid_size(result.images)
             grid = ImageResult(name=GRID_NAME, width=width, height=height)
         expires = time.time() + policy(task.dialect).media_lifetime
@@ -182,9 +207,8 @@ class Worker:
         flags = await asyncio.to_thread(self.image_moderator.flagged, result.images)
         if not any(flags):
             return result
-        kept = [
-            (im, seed) for im, seed, bad in zip(result.images, result.seeds, flags, strict=True) if not bad
-        ]
+        keep = [i for i, bad in enumerate(flags) if not bad]
+        kept = [(result.images[i], result.seeds[i]) for i in keep]
         log.info("task %s: moderation removed %d of %d images", task.id, len(flags) - len(kept), len(flags))
         if not kept:
             await self._settle(
@@ -195,7 +219,8 @@ class Worker:
                 refund=False,
             )
             return None
-        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept])
+        videos = None if result.videos is None else [result.videos[i] for i in keep]
+        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept], videos=videos)
 
     async def _stopped(self, task: Task, reason: str) -> None:
         if reason == "shutdown":

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from openmj.accounts import Authenticator
+from openmj.core import video
 from openmj.core.accounts import ApiKey, Balance
+from openmj.core.checks import require_completed
 from openmj.core.dialects import policy
 from openmj.core.mapping import random_seed
 from openmj.core.operations import (
     PROMPT_SEEDED,
     VALIDATORS,
     ModelCaps,
-    require_completed,
+    require_capability,
     validate_request,
 )
 from openmj.core.pricing import PriceTable
@@ -37,6 +39,7 @@ from openmj.core.tasks import (
     TaskRequest,
     new_task_id,
 )
+from openmj.core.video import VIDEO_OPERATIONS
 from openmj.image_errors import fetch_error
 from openmj.moderation import PromptModerator
 from openmj.net import (
@@ -45,6 +48,7 @@ from openmj.net import (
     UnsafeURLError,
     check_url,
     decode_data_uri,
+    fetch_bytes,
     is_data_uri,
     probe_image,
 )
@@ -99,6 +103,11 @@ class TaskService:
         return await self.auth.authenticate(secret)
 
     # ------------------------------------------------------------------ submit
+    def require_capability(self, operation: Operation) -> None:
+        """NOT_SUPPORTED now when this server cannot run `operation` at all (a dialect asks before
+        it reads the operation's fields, so a missing feature is not reported as a bad field)."""
+        require_capability(operation, self.caps)
+
     async def submit(self, key: ApiKey, req: TaskRequest) -> Task:
         prep = await self._prepare(key, req)
         banned = self._banned_word(prep.spec)
@@ -168,8 +177,31 @@ class TaskService:
         self._check_urls(spec)
         self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)
-        price = self.prices.price(req.operation, req.speed, req.model, key.group)
+        if req.operation in VIDEO_OPERATIONS:
+            await self._check_video_frames(spec)
+            res, clips = video.resolution(spec), video.clips(spec)
+            price = self.prices.video_price(req.operation, res, clips, req.model, key.group)
+        else:
+            price = self.prices.price(req.operation, req.speed, req.model, key.group)
         return Prepared(spec=spec, seed=seed, price=price)
+
+    async def _check_video_frames(self, spec: Spec) -> None:
+        """A video's start and end images are fetched now: a clip cannot be sized without its
+        start image, and a link that does not answer with an image is the client's error (4xx,
+        nothing written), not a failed task. The worker fetches them again when it runs."""
+        v = spec.get("video", {})
+        for field, url in (("start", v.get("start_url")), ("end", v.get("end_url"))):
+            if not url:
+                continue
+            try:
+                data, _ = await fetch_bytes(url, self.net)
+                _, width, height = probe_image(data, self.net)
+            except ImageFetchError as exc:
+                err = fetch_error(url, exc)
+                err.param = "image_url" if field == "start" else "end_url"
+                raise err from exc
+            if field == "start":
+                video.set_size(spec, width, height)
 
     def _banned_word(self, spec: Spec) -> str | None:
         if self.moderator is None:

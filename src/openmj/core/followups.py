@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 from openmj.core.tasks import Operation, Speed, Status, Task
+from openmj.core.video import EXTEND_SECONDS, MAX_SECONDS, VIDEO_OPERATIONS
 
 
 class Followup(enum.StrEnum):
@@ -28,6 +29,10 @@ class Followup(enum.StrEnum):
     ZOOM_CUSTOM = "zoom_custom"
     PAN = "pan"  # left, right, up, down
     MAKE_SQUARE = "make_square"
+    ANIMATE = "animate"  # high and low motion (with a video model)
+    # under each clip of a video
+    EXTEND = "extend"  # high and low motion, while the clip is under the 21 s cap
+    VIDEO_UPSCALE = "video_upscale"  # an SD clip to HD
 
 
 #: what Remix mode edits on Discord (Vary, Reroll, Pan, Zoom Out, Make Square; not Upscale)
@@ -50,10 +55,12 @@ def followup_speed(parent: Task) -> Speed:
     return Speed.FAST if parent.speed is Speed.DRAFT else parent.speed
 
 
-def offered(task: Task, *, can_inpaint: bool = True) -> list[Followup]:
+def offered(task: Task, *, can_inpaint: bool = True, can_animate: bool = False) -> list[Followup]:
     """The follow-ups a task offers, in Discord's order; none until it is completed."""
     if task.status is not Status.COMPLETED:
         return []
+    if task.operation in VIDEO_OPERATIONS:
+        return _video_offers(task) if can_animate else []
     if len(task.results) == 4:
         out = [Followup.UPSCALE_SEPARATE]
         if task.operation in REROLLABLE:
@@ -69,4 +76,20 @@ def offered(task: Task, *, can_inpaint: bool = True) -> list[Followup]:
     image = task.results[0]
     if image.width != image.height:
         out.append(Followup.MAKE_SQUARE)
+    if can_animate:
+        out.append(Followup.ANIMATE)
+    return out
+
+
+def extendable(task: Task, index: int) -> bool:
+    clip = task.results[index]
+    return clip.seconds + EXTEND_SECONDS <= MAX_SECONDS + 0.5  # the 4k+1 frame rounding
+
+
+def _video_offers(task: Task) -> list[Followup]:
+    out = []
+    if any(extendable(task, i) for i in range(len(task.results))):
+        out.append(Followup.EXTEND)
+    if task.spec.get("video", {}).get("resolution") != "hd":
+        out.append(Followup.VIDEO_UPSCALE)
     return out

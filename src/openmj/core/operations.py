@@ -26,21 +26,27 @@ The contract for dialects (`TaskRequest` fields per operation; `parent_index` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from openmj.core import actions
+from openmj.core.checks import (
+    action_prompt,
+    choice,
+    completed,
+    image_url,
+    number,
+    prompt_spec,
+    source_of,
+    string_list,
+)
 from openmj.core.references import references
-from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, SourceSpec, Spec
+from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, Spec
 from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
+from openmj.core.video import VIDEO_OPERATIONS, VIDEO_VALIDATORS
 
 #: operations whose seed comes from the prompt's --seed; every other action draws new seeds
 #: (Midjourney: "seeds influence only the initial grid"; Reroll keeps --seed)
 PROMPT_SEEDED = frozenset({Operation.IMAGINE, Operation.REROLL})
-
-
-def _prompt_spec(parsed: dict[str, Any]) -> PromptSpec:
-    keep = ("text", "image_urls", "params", "segments", "effective_model", "warnings")
-    return cast(PromptSpec, {k: parsed.get(k) for k in keep if k in parsed})
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,18 @@ class ModelCaps:
     name: str = "model"
     ip_adapter: bool = True
     segmenter: bool = True
+    video: bool = False  # a video model is configured (--video-model)
+
+
+def require_capability(operation: Operation, caps: ModelCaps) -> None:
+    """Refuse an operation the configured models cannot run, before its fields are read."""
+    if operation in VIDEO_OPERATIONS and not caps.video:
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            "Video is not supported by this server (feature disabled): "
+            f"the model '{caps.name}' has no video model configured (--video-model)",
+            400,
+        )
 
 
 def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | None = None) -> Spec:
@@ -59,8 +77,10 @@ def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | No
         raise TaskError(
             ErrorCode.NOT_SUPPORTED, f"Operation '{req.operation.value}' is not supported yet", 400
         )
+    caps = caps or ModelCaps()
+    require_capability(req.operation, caps)
     spec = validator(req, parent)
-    _check_caps(spec, req, caps or ModelCaps())
+    _check_caps(spec, req, caps)
     mark = req.params.get("watermark")
     if isinstance(mark, str) and mark.strip():  # kie's waterMark: a visible mark on every output
         spec.setdefault("options", {})["watermark"] = mark.strip()[:64]
@@ -97,15 +117,9 @@ def _imagine(req: TaskRequest, parent: Task | None) -> Spec:
             400,
             param="prompt",
         )
-    prompt = _prompt_spec(parsed)
-    extra = _string_list(req.params.get("image_urls", []), "image_urls")
+    prompt = prompt_spec(parsed)
+    extra = string_list(req.params.get("image_urls", []), "image_urls")
     return {"prompt": prompt, "options": {}, "refs": references(prompt, extra)}
-
-
-def _string_list(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise TaskError(ErrorCode.INVALID_PARAMETERS, f"{name} must be a list of URLs", 400, param=name)
-    return list(value)
 
 
 MAX_MASK_AREAS = 64
@@ -170,96 +184,9 @@ def _box(value: Any, name: str, keys: tuple[str, ...], max_side: int = 4096) -> 
     return out
 
 
-def require_completed(
-    parent: Task | None,
-    index: int | None,
-    *,
-    images: int | None = None,
-    field: str = "image_number",
-    base: int = 0,
-) -> Task:
-    """The source of an action: a completed task and a valid image index (0-based). `field` and
-    `base` are how the client's API names and numbers the index, for the message."""
-    if parent is None:
-        raise TaskError(ErrorCode.INVALID_REQUEST, "task_id is required", 400, param="task_id")
-    if parent.status is not Status.COMPLETED:
-        raise TaskError(
-            ErrorCode.TASK_NOT_READY,
-            f"Task {parent.id} is {parent.status.value}; only a completed task can be used",
-            400,
-            param="task_id",
-        )
-    count = images if images is not None else len(parent.results)
-    if index is None or not 0 <= index < count:
-        shown = "" if index is None else f" (got {index + base})"
-        raise TaskError(
-            ErrorCode.INVALID_PARAMETERS,
-            f"{field} must be between {base} and {count - 1 + base} for task {parent.id}{shown}",
-            400,
-            param=field,
-        )
-    return parent
-
-
-def _completed(req: TaskRequest, parent: Task | None) -> Task:
-    return require_completed(parent, req.parent_index, field=req.index_field, base=req.index_base)
-
-
-def _source(parent: Task, index: int) -> SourceSpec:
-    image = parent.results[index]
-    return {
-        "task_id": parent.id,
-        "index": index,
-        "name": image.name,
-        "width": image.width,
-        "height": image.height,
-        "seed": image.seed,
-        "operation": parent.operation.value,
-    }
-
-
-def _action_prompt(req: TaskRequest, parent: Task, *, required: bool) -> PromptSpec:
-    """A remix prompt when given, else the source's prompt carried over (as Midjourney does)."""
-    if req.parsed is not None:
-        if req.parsed.get("job_count", 1) > 1:
-            raise TaskError(
-                ErrorCode.INVALID_PROMPT, "A remix prompt must describe one job", 400, param="prompt"
-            )
-        return _prompt_spec(req.parsed)
-    if required:
-        raise TaskError(
-            ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
-        )
-    return PromptSpec(**parent.spec.get("prompt", {}))
-
-
-def _choice(req: TaskRequest, name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = req.params.get(name, default)
-    if value not in allowed:
-        raise TaskError(
-            ErrorCode.INVALID_PARAMETERS,
-            f"{name} must be one of {', '.join(allowed)} (got {value!r})",
-            400,
-            param=name,
-        )
-    return str(value)
-
-
-def _number(req: TaskRequest, name: str, lo: float, hi: float, default: float) -> float:
-    value = req.params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= float(value) <= hi:
-        raise TaskError(
-            ErrorCode.INVALID_PARAMETERS,
-            f"{name} must be a number from {lo:g} to {hi:g} (got {value!r})",
-            400,
-            param=name,
-        )
-    return float(value)
-
-
 def _upscale(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
-    factor = int(_number(req, "factor", 1, 4, 2))
+    src = completed(req, parent)
+    factor = int(number(req, "factor", 1, 4, 2))
     if factor not in (1, *actions.UPSCALE_FACTORS):
         raise TaskError(ErrorCode.INVALID_PARAMETERS, "factor must be 1, 2 or 4", 400, param="factor")
     if factor > 1 and src.operation is Operation.UPSCALE and src.spec.get("options", {}).get("factor", 2) > 1:
@@ -269,61 +196,61 @@ def _upscale(req: TaskRequest, parent: Task | None) -> Spec:
             403,
             param="task_id",
         )
-    mode = _choice(req, "mode", ("subtle", "creative"), "subtle")
+    mode = choice(req, "mode", ("subtle", "creative"), "subtle")
     return {
         "prompt": PromptSpec(**src.spec.get("prompt", {})),
         "options": {"mode": mode, "factor": factor},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
 def _variation(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
-    strength = _choice(req, "strength", ("subtle", "strong"), "subtle")
+    src = completed(req, parent)
+    strength = choice(req, "strength", ("subtle", "strong"), "subtle")
     return {
-        "prompt": _action_prompt(req, src, required=req.operation is Operation.REMIX),
+        "prompt": action_prompt(req, src, required=req.operation is Operation.REMIX),
         "options": {"strength": strength, "remix": req.parsed is not None},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
 def _zoom(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
-    scale = _number(req, "scale", actions.ZOOM_MIN, actions.ZOOM_MAX, 1.5)
+    src = completed(req, parent)
+    scale = number(req, "scale", actions.ZOOM_MIN, actions.ZOOM_MAX, 1.5)
     return {
-        "prompt": _action_prompt(req, src, required=False),
+        "prompt": action_prompt(req, src, required=False),
         "options": {"scale": scale},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
 def _pan(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
-    direction = _choice(req, "direction", actions.PAN_DIRECTIONS, "down")
-    scale = _number(req, "scale", actions.PAN_MIN, actions.PAN_MAX, 1.5)
+    src = completed(req, parent)
+    direction = choice(req, "direction", actions.PAN_DIRECTIONS, "down")
+    scale = number(req, "scale", actions.PAN_MIN, actions.PAN_MAX, 1.5)
     return {
-        "prompt": _action_prompt(req, src, required=False),
+        "prompt": action_prompt(req, src, required=False),
         "options": {"direction": direction, "scale": scale},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
 def _make_square(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
+    src = completed(req, parent)
     image = src.results[req.parent_index or 0]
     if image.width == image.height:
         raise TaskError(
             ErrorCode.INVALID_PARAMETERS, "The image is already square", 400, param="image_number"
         )
     return {
-        "prompt": _action_prompt(req, src, required=False),
+        "prompt": action_prompt(req, src, required=False),
         "options": {},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
 def _enhance(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
+    src = completed(req, parent)
     is_draft = src.speed is Speed.DRAFT or bool(src.spec.get("prompt", {}).get("params", {}).get("draft"))
     if not is_draft or src.operation not in (Operation.IMAGINE, Operation.REROLL):
         raise TaskError(
@@ -337,7 +264,7 @@ def _enhance(req: TaskRequest, parent: Task | None) -> Spec:
     return {
         "prompt": prompt,
         "options": {},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
@@ -355,15 +282,15 @@ def _reroll(req: TaskRequest, parent: Task | None) -> Spec:
             400,
             param="task_id",
         )
-    return {"prompt": _action_prompt(req, parent, required=False), "options": {"reroll_of": parent.id}}
+    return {"prompt": action_prompt(req, parent, required=False), "options": {"reroll_of": parent.id}}
 
 
 def _inpaint(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
+    src = completed(req, parent)
     return {
-        "prompt": _action_prompt(req, src, required=False),
+        "prompt": action_prompt(req, src, required=False),
         "options": {"mask": validate_mask(req.params.get("mask"), required=True)},
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
 
 
@@ -383,21 +310,12 @@ def _canvas_options(req: TaskRequest, *, mask_required: bool) -> OptionsSpec:
 
 
 def _edit(req: TaskRequest, parent: Task | None) -> Spec:
-    src = _completed(req, parent)
+    src = completed(req, parent)
     return {
-        "prompt": _action_prompt(req, src, required=True),
+        "prompt": action_prompt(req, src, required=True),
         "options": _canvas_options(req, mask_required=False),
-        "source": _source(src, req.parent_index or 0),
+        "source": source_of(src, req.parent_index or 0),
     }
-
-
-def _image_url(req: TaskRequest) -> str:
-    url = req.params.get("image_url")
-    if not isinstance(url, str) or not url:
-        raise TaskError(
-            ErrorCode.INVALID_PARAMETERS, "one image URL is required (image_urls)", 400, param="image_urls"
-        )
-    return url
 
 
 def _upload_paint(req: TaskRequest, parent: Task | None) -> Spec:
@@ -406,8 +324,8 @@ def _upload_paint(req: TaskRequest, parent: Task | None) -> Spec:
             ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
         )
     return {
-        "prompt": _prompt_spec(req.parsed),
-        "options": {"image_url": _image_url(req), **_canvas_options(req, mask_required=True)},
+        "prompt": prompt_spec(req.parsed),
+        "options": {"image_url": image_url(req), **_canvas_options(req, mask_required=True)},
     }
 
 
@@ -416,22 +334,22 @@ def _retexture(req: TaskRequest, parent: Task | None) -> Spec:
         raise TaskError(
             ErrorCode.INVALID_PROMPT, "prompt is required for this operation", 400, param="prompt"
         )
-    return {"prompt": _prompt_spec(req.parsed), "options": {"image_url": _image_url(req)}}
+    return {"prompt": prompt_spec(req.parsed), "options": {"image_url": image_url(req)}}
 
 
 def _remove_bg(req: TaskRequest, parent: Task | None) -> Spec:
-    return {"prompt": {}, "options": {"image_url": _image_url(req)}}
+    return {"prompt": {}, "options": {"image_url": image_url(req)}}
 
 
 BLEND_DIMENSIONS = ("1:1", "2:3", "3:2")
 
 
 def _blend(req: TaskRequest, parent: Task | None) -> Spec:
-    urls = _string_list(req.params.get("image_urls"), "image_urls")
+    urls = string_list(req.params.get("image_urls"), "image_urls")
     if not 2 <= len(urls) <= 5:
         raise TaskError(ErrorCode.INVALID_PARAMETERS, "blend takes 2 to 5 images", 400, param="image_urls")
-    dims = _choice(req, "dimensions", BLEND_DIMENSIONS, "1:1")
-    prompt: PromptSpec = _prompt_spec(req.parsed) if req.parsed else {"text": "", "params": {}}
+    dims = choice(req, "dimensions", BLEND_DIMENSIONS, "1:1")
+    prompt: PromptSpec = prompt_spec(req.parsed) if req.parsed else {"text": "", "params": {}}
     prompt["params"] = {**prompt.get("params", {}), "ar": dims}
     return {"prompt": prompt, "options": {"image_urls": urls, "dimensions": dims}}
 
@@ -452,4 +370,5 @@ VALIDATORS = {
     Operation.MAKE_SQUARE: _make_square,
     Operation.ENHANCE: _enhance,
     Operation.REROLL: _reroll,
+    **VIDEO_VALIDATORS,
 }

@@ -4,6 +4,10 @@ Defaults follow EvoLink's V7 price list (draft $0.040, fast $0.079, turbo $0.159
 read as 1 credit ≈ $0.01 and rounded: draft 4, fast 8, turbo 16. Relax costs as draft (it only
 waits longer). Actions that run one image (upscale, enhance, remove background) cost half of a
 grid, as the relays price mj_upscale at half of mj_imagine.
+
+Video is priced per clip and per resolution, whatever the speed: Midjourney counts a job of four
+SD clips as about eight image jobs (2 fast grids a clip: 16) and HD at about 3.2× SD (52). An
+extend is one clip of its video's resolution; the virtual upscale resamples, half an SD clip.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ DEFAULT_PRICES: dict[str, float] = {
     for op in Operation
     for speed, price in GRID_PRICE.items()
 }
-DEFAULT_PRICES |= {f"video:{s.value}": 4 * p for s, p in GRID_PRICE.items()}  # 4 clips cost more GPU
+DEFAULT_PRICES |= {
+    "video:sd": 16.0,
+    "video:hd": 52.0,
+    "video_extend:sd": 16.0,
+    "video_extend:hd": 52.0,
+    "video_upscale": 8.0,
+}
 
 
 @dataclass
@@ -51,6 +61,21 @@ class PriceTable:
             if key in self.prices:
                 return float(self.prices[key])
         return GRID_PRICE[speed]
+
+    def clip_price(self, operation: Operation, resolution: str, model: str) -> float:
+        """One clip: "op:resolution:model", "op:resolution", "op"."""
+        for key in (
+            f"{operation.value}:{resolution}:{model}",
+            f"{operation.value}:{resolution}",
+            operation.value,
+        ):
+            if key in self.prices:
+                return float(self.prices[key])
+        return DEFAULT_PRICES[f"video:{resolution}"]
+
+    def video_price(self, operation: Operation, resolution: str, clips: int, model: str, group: str) -> float:
+        each = self.clip_price(operation, resolution, model)
+        return round(each * clips * self.group_multipliers.get(group, 1.0), 6)
 
     def price(self, operation: Operation, speed: Speed, model: str, group: str) -> float:
         return round(self.base_price(operation, speed, model) * self.group_multipliers.get(group, 1.0), 6)

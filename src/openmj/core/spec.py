@@ -80,9 +80,26 @@ class ModalSpec(TypedDict, total=False):
     index_naming: list[Any]  # [wire field name, first number] for messages
 
 
+class VideoSpec(TypedDict, total=False):
+    """A video task (core/video.py): what to animate and how; sizes fixed at submit."""
+
+    start_url: str  # animate an uploaded image (http(s) or data:); else `source` is the start
+    end_url: str  # --end / endImage: the clip ends on this image
+    loop: bool  # the clip ends on its start image
+    motion: str  # low | high
+    batch: int  # clips: 1, 2 or 4
+    resolution: str  # sd (480p class) | hd (720p class)
+    width: int  # output frame size, from the start image's aspect ratio
+    height: int
+    seconds: float  # animate: the clip length; extend: the seconds added
+    source_seconds: float  # extend, upscale: the source clip's length
+    manual: bool  # extend with a new prompt (Extend Manual) rather than the source's
+
+
 class Spec(TypedDict, total=False):
     prompt: PromptSpec
     options: OptionsSpec
     refs: RefsSpec
     source: SourceSpec
     modal: ModalSpec
+    video: VideoSpec

@@ -32,7 +32,9 @@ class Operation(enum.StrEnum):
     ENHANCE = "enhance"  # draft -> full quality
     REROLL = "reroll"
     BLEND = "blend"
-    VIDEO = "video"
+    VIDEO = "video"  # animate a start image into clips (core/video.py)
+    VIDEO_EXTEND = "video_extend"  # one clip of a video task, continued by about 4 s
+    VIDEO_UPSCALE = "video_upscale"  # one clip resampled to the HD size (Midjourney's "virtual" upscale)
     DESCRIBE = "describe"
 
 
@@ -143,14 +145,26 @@ def new_task_id(now: float | None = None) -> str:
 
 
 class ImageResult(NamedTuple):
-    """One stored output image; `name` is the file name under the task's media folder. (A named
-    tuple: built for every image of every task a bulk poll reads, it must be cheap.)"""
+    """One stored output image or clip; `name` is the file name under the task's media folder. (A
+    named tuple: built for every image of every task a bulk poll reads, it must be cheap.) A clip
+    (content type video/mp4) also has its frame count, frame rate and a thumbnail file."""
 
     name: str
     width: int
     height: int
     seed: int | None = None
     content_type: str = "image/png"
+    frames: int = 0
+    fps: float = 0.0
+    thumbnail: str | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return self.frames > 0
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps if self.fps else 0.0
 
 
 @dataclass

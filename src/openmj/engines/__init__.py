@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 def build_engine(settings: Settings) -> Engine:
     from openmj.engines.local.engine import LocalEngine
-    from openmj.engines.local.presets import resolve_preset
+    from openmj.engines.local.presets import resolve_preset, resolve_video_preset
 
-    return LocalEngine(resolve_preset(settings.model), settings.data_dir / "models", settings.device)
+    preset = resolve_preset(settings.model)
+    video = resolve_video_preset(preset, settings.video_model)
+    return LocalEngine(preset, settings.data_dir / "models", settings.device, video=video)

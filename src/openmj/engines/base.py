@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from openmj.core.tasks import Operation, Task
+from openmj.media.video import Clip
 
 
 class JobStopped(Exception):
@@ -78,8 +79,9 @@ class EngineJob:
 
 @dataclass
 class EngineResult:
-    images: list[Image.Image]
+    images: list[Image.Image]  # of a video task: one frame of each clip (what moderation sees)
     seeds: list[int | None]
+    videos: list[Clip] | None = None  # a video task's clips, one per image above
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ def _image_dict(img: ImageResult) -> dict[str, Any]:
         "height": img.height,
         "seed": img.seed,
         "content_type": img.content_type,
+        **({"frames": img.frames, "fps": img.fps, "thumbnail": img.thumbnail} if img.frames else {}),
     }
 
 

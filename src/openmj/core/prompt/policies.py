@@ -227,3 +227,19 @@ __all__ = [
     "mjproxy_prompt",
     "mjproxy_version",
 ]
+
+
+#: stands in for the start image while a video's motion prompt is parsed: Midjourney's grammar
+#: wants the start image first, the dialects send it in a field of its own (core/video.py drops it)
+VIDEO_START_PLACEHOLDER = "https://start-image.invalid/start.png"
+
+
+def video_prompt(text: str) -> ParsedPrompt | None:
+    """A video's motion prompt (optional, as on Midjourney) with its `--motion --loop --end --bs`
+    read by the parser, and every image-only parameter refused with Midjourney's message."""
+    text = text.strip()
+    if not text:
+        return None
+    flag = "" if "--video" in text.split() else " --video"
+    parsed, _ = parse_with(f"{VIDEO_START_PLACEHOLDER} {text}{flag}", "7", Options())
+    return parsed

@@ -1,4 +1,5 @@
-"""kie.ai: /api/v1/mj/generate, record-info, generateUpscale, generateVary (+ video: 505).
+"""kie.ai: /api/v1/mj/generate (images, video), record-info, generateUpscale, generateVary,
+generateVideoExtend.
 
 docs/api/kie.md; the wire format is docs/reference/api-dialects.md §2. Thin: wire JSON ⇄ core
 types; the rules live in the service. Envelope `{code, msg, data}`. Following §2.6, business errors
@@ -26,7 +27,6 @@ from openmj.dialects.common import (
 from openmj.dialects.kie.errors import (
     KieCreated,
     _doc,
-    _not_supported,
     _ok,
     error_response,
     kie_code,
@@ -42,6 +42,7 @@ from openmj.dialects.kie.requests import (
     build_action,
     build_generate,
 )
+from openmj.dialects.kie.video import ExtendBody, VideoBody, build_extend, build_video
 from openmj.jsonwire import JSONResponse
 
 TAG = "kie.ai"
@@ -56,10 +57,14 @@ async def generate(request: Request) -> JSONResponse:
     key = await authenticate(request)
     data = await read_json(request)
     if isinstance(data, dict) and data.get("taskType") in VIDEO_TASK_TYPES:
-        raise _not_supported(f"taskType {data['taskType']}")
-    body = parse_model(GenerateBody, data)
-    callback = callback_url(request, body.callBackUrl, "callBackUrl")  # kie samples send "" for none
-    req = build_generate(body)
+        ctx(request).service.require_capability(Operation.VIDEO)
+        video = parse_model(VideoBody, data)
+        callback = callback_url(request, video.callBackUrl, "callBackUrl")
+        req = build_video(video)
+    else:
+        body = parse_model(GenerateBody, data)
+        callback = callback_url(request, body.callBackUrl, "callBackUrl")  # kie samples send "" for none
+        req = build_generate(body)
     req.callback_url = callback
     req.raw_request = data
     task = await ctx(request).service.submit(key, req)
@@ -94,10 +99,18 @@ async def generate_vary(request: Request) -> JSONResponse:
     return await _action(request, Operation.VARIATION, VARY_PARAMS)
 
 
-@router.post("/generateVideoExtend", **_doc())
+@router.post("/generateVideoExtend", **_doc(ExtendBody, KieCreated))
 async def generate_video_extend(request: Request) -> JSONResponse:
-    await authenticate(request)
-    raise _not_supported("Video extension")
+    key = await authenticate(request)
+    ctx(request).service.require_capability(Operation.VIDEO_EXTEND)
+    data = await read_json(request)
+    body = parse_model(ExtendBody, data)
+    callback = callback_url(request, body.callBackUrl, "callBackUrl")
+    req = build_extend(body)
+    req.callback_url = callback
+    req.raw_request = data
+    task = await ctx(request).service.submit(key, req)
+    return _ok({"taskId": task.id})
 
 
 @router.get("/record-info", **_doc())

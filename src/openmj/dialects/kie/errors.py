@@ -76,11 +76,3 @@ def _doc(body: type[BaseModel] | None = None, ok: type[BaseModel] = KieEnvelope)
 
 def _ok(data: Any) -> JSONResponse:
     return JSONResponse({"code": 200, "msg": "success", "data": data})
-
-
-def _not_supported(what: str) -> TaskError:
-    return TaskError(
-        ErrorCode.NOT_SUPPORTED,
-        f"{what} is not supported by this server (feature disabled): openmj has no video model yet",
-        400,
-    )

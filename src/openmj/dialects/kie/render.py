@@ -11,7 +11,8 @@ from openmj.dialects.common import (
     Context,
     result_urls,
 )
-from openmj.dialects.kie.requests import DIALECT, IMAGE_TASK_TYPES
+from openmj.dialects.kie.requests import DIALECT, IMAGE_TASK_TYPES, VIDEO_TASK_TYPES
+from openmj.dialects.kie.video import EXTEND_TYPES
 
 # --------------------------------------------------------------------------- responses
 
@@ -21,12 +22,14 @@ _TASK_TYPES = {
     Operation.VARIATION: "mj_vary",
     Operation.REMIX: "mj_vary",
     Operation.VIDEO: "mj_video",
+    Operation.VIDEO_EXTEND: "mj_video_extend_auto",
+    Operation.VIDEO_UPSCALE: "mj_video_upscale",
 }
 
 
 def task_type(task: Task) -> str:
     sent = task.request.get("taskType") if task.dialect == DIALECT else None
-    if isinstance(sent, str) and sent in IMAGE_TASK_TYPES:
+    if isinstance(sent, str) and sent in (*IMAGE_TASK_TYPES, *VIDEO_TASK_TYPES, *EXTEND_TYPES):
         return sent
     if task.operation is Operation.IMAGINE:
         return "mj_img2img" if task.spec.get("refs", {}).get("image_prompts") else "mj_txt2img"

@@ -30,6 +30,7 @@ class Action:
 
 
 _UPSAMPLE_HD = re.compile(r"upsample_v\w+?_(?P<factor>[24])x(?:_(?P<mode>subtle|creative))?")
+_ANIMATE = re.compile(r"animate_(?P<motion>high|low)(?P<extend>_extend)?")
 _PANS = {"pan_left": "left", "pan_right": "right", "pan_up": "up", "pan_down": "down"}
 
 
@@ -61,8 +62,11 @@ def parse_custom_id(custom_id: str) -> Action:
             return Action(Operation.UPSCALE, n, {"factor": int(m["factor"]), "mode": m["mode"] or "subtle"})
         if name in _PANS:
             return Action(Operation.PAN, n, {"direction": _PANS[name], "scale": PAN_SCALE})
-        if name.startswith(("animate", "video")):
-            raise not_supported("Video (animate / video upscale)")
+        if m := _ANIMATE.fullmatch(name):  # Animate / Extend, high or low motion
+            operation = Operation.VIDEO_EXTEND if m["extend"] else Operation.VIDEO
+            return Action(operation, n, {"motion": m["motion"]})
+        if name == "video_virtual_upscale":
+            return Action(Operation.VIDEO_UPSCALE, n)
     elif kind == "Outpaint" and len(parts) >= 4:
         n = _number(parts[3], custom_id)
         if parts[2] in OUTPAINT:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from openmj.core.followups import Followup, is_upscaled, offered
+from openmj.core.followups import Followup, extendable, is_upscaled, offered
 from openmj.core.operations import VALIDATORS
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
 from openmj.dialects.common import UNRENDERABLE, Context, media_url, unix_ms
@@ -32,6 +32,8 @@ _ACTIONS = {
     Operation.REROLL: "REROLL",
     Operation.BLEND: "BLEND",
     Operation.VIDEO: "VIDEO",
+    Operation.VIDEO_EXTEND: "VIDEO_EXTEND",
+    Operation.VIDEO_UPSCALE: "UPSCALE",  # TAO: video_virtual_upscale is an UPSCALE of a video
     Operation.DESCRIBE: "DESCRIBE",
 }
 #: core status → Task.status. Cancelled is FAILURE, as TAO's own cancel writes it: relays treat
@@ -118,8 +120,31 @@ _SINGLE = {
 }
 
 
+_MOTIONS = (("high", "High"), ("low", "Low"))
+
+
+def _video_buttons(task: Task, offer: Followup) -> list[dict[str, Any]]:
+    h = task.id
+    if offer is Followup.ANIMATE:
+        return [
+            _button(f"MJ::JOB::animate_{m}::1::{h}::SOLO", f"Animate ({w} motion)", "🎞️") for m, w in _MOTIONS
+        ]
+    out = []
+    for i in range(1, len(task.results) + 1):
+        if offer is Followup.EXTEND and extendable(task, i - 1):
+            out += [
+                _button(f"MJ::JOB::animate_{m}_extend::{i}::{h}::SOLO", f"Extend ({w}) {i}", "🎞️")
+                for m, w in _MOTIONS
+            ]
+        elif offer is Followup.VIDEO_UPSCALE:
+            out.append(_button(f"MJ::JOB::video_virtual_upscale::{i}::{h}::SOLO", f"Upscale {i}", "⬆️"))
+    return out
+
+
 def _buttons_for(task: Task, offer: Followup) -> list[dict[str, Any]]:
     h = task.id  # the "job hash": openmj's task id stands in for Discord's message hash
+    if offer in (Followup.ANIMATE, Followup.EXTEND, Followup.VIDEO_UPSCALE):
+        return _video_buttons(task, offer)
     if offer is Followup.UPSCALE_SEPARATE:
         return [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
     if offer is Followup.VARY_GRID:
@@ -135,8 +160,8 @@ def _buttons_for(task: Task, offer: Followup) -> list[dict[str, Any]]:
     return [_button(template.format(h=h), label, emoji)]
 
 
-def buttons(task: Task) -> list[dict[str, Any]]:
-    offers = offered(task, can_inpaint=Operation.INPAINT in VALIDATORS)
+def buttons(task: Task, can_animate: bool = False) -> list[dict[str, Any]]:
+    offers = offered(task, can_inpaint=Operation.INPAINT in VALIDATORS, can_animate=can_animate)
     return [b for offer in offers for b in _buttons_for(task, offer)]
 
 
@@ -174,7 +199,7 @@ def render(context: Context, task: Task) -> dict[str, Any]:
         "status": status,
         "progress": progress,
         "failReason": (task.error_message or task.error_code or "") if status == "FAILURE" else "",
-        "buttons": buttons(task),
+        "buttons": buttons(task, context.service.caps.video),
         "seed": None,
         "mode": _MODES.get(task.speed, "FAST"),
         "width": None,
@@ -183,13 +208,30 @@ def render(context: Context, task: Task) -> dict[str, Any]:
         "maskBase64": "",
         "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
     }
-    if task.status is Status.COMPLETED and task.results:
+    if task.status is Status.COMPLETED and task.results and task.results[0].is_video:
+        _video_fields(context, task, out)
+    elif task.status is Status.COMPLETED and task.results:
         shown: ImageResult = task.grid or task.results[0]  # imageUrl is the grid of a 4-image job
         out["imageUrl"] = media_url(context.signer, task, shown)
         out["imageUrls"] = [{"url": media_url(context.signer, task, im)} for im in task.results]
         out["width"], out["height"] = shown.width, shown.height
         out["seed"] = str(image_seed(task))
     return out
+
+
+def _video_fields(context: Context, task: Task, out: dict[str, Any]) -> None:
+    """TAO's video result: `videoUrl` (the first clip), `videoUrls[{url, thumbnail}]`, and the
+    thumbnails as `imageUrl`/`imageUrls`."""
+    clips = []
+    for clip in task.results:
+        thumb = media_url(context.signer, task, clip._replace(name=clip.thumbnail)) if clip.thumbnail else ""
+        clips.append({"url": media_url(context.signer, task, clip), "thumbnail": thumb})
+    out["videoUrl"] = clips[0]["url"]
+    out["videoUrls"] = clips
+    out["imageUrl"] = clips[0]["thumbnail"]
+    out["imageUrls"] = [{"url": c["thumbnail"]} for c in clips]
+    out["width"], out["height"] = task.results[0].width, task.results[0].height
+    out["seed"] = str(image_seed(task))
 
 
 def placeholder(task: Task) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from openmj.core.prompt.modal import has_words, split_zoom
 from openmj.core.prompt.policies import mjproxy_prompt, mjproxy_version
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
 from openmj.dialects.common import ctx, invalid, parse_model, prompt_error, read_json
+from openmj.dialects.mjproxy import video
 from openmj.dialects.mjproxy.custom_id import Action, custom_id_for, parse_custom_id
 from openmj.dialects.mjproxy.render import bot_type, display_prompt, model_of
 from openmj.dialects.mjproxy.wire import (
@@ -184,6 +185,41 @@ def _prompted(
 async def imagine(request: Request, key: ApiKey, body: ImagineBody) -> JSONResponse:
     images = [image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(body.base64Array or [])]
     req = _prompted(request, body, Operation.IMAGINE, {"image_urls": images} if images else {})
+    if req.parsed is not None and req.parsed.get("params", {}).get("video"):  # imagine … --video
+        req.operation, req.params = Operation.VIDEO, video.imagine_params(req.parsed, images, request)
+    return await _submit(request, key, req)
+
+
+@submit_route("video", VideoBody)
+async def submit_video(request: Request, key: ApiKey, body: VideoBody) -> JSONResponse:
+    ctx(request).service.require_capability(Operation.VIDEO)
+    text = (body.prompt or "").strip()
+    parsed = video.motion_prompt(text)
+    if video.is_extend(body):
+        parent = await _parent(request, key, body.taskId)
+        req = _request(
+            request,
+            body,
+            Operation.VIDEO_EXTEND,
+            prompt=text,
+            parsed=parsed,
+            speed=forced_speed(request) or followup_speed(parent),
+            params={"motion": body.motion},
+            parent_id=parent.id,
+            parent_index=video.extend_index(body),
+        )
+        req.index_base = 0  # TAO numbers clips 0–3 here
+    else:
+        req = _request(
+            request,
+            body,
+            Operation.VIDEO,
+            prompt=text,
+            parsed=parsed,
+            speed=forced_speed(request) or Speed.FAST,
+            params=video.animate_params(body, request),
+        )
+    req.raw_request = request_record(body, action="extend" if video.is_extend(body) else None)
     return await _submit(request, key, req)
 
 
@@ -299,7 +335,6 @@ async def retexture(request: Request, key: ApiKey, body: RetextureBody) -> JSONR
 _UNSUPPORTED: dict[str, tuple[str, type[BaseModel]]] = {
     "describe": ("Describe (image to prompt)", DescribeBody),
     "shorten": ("Shorten (prompt analysis)", ShortenBody),
-    "video": ("Video", VideoBody),
     "edits": (
         "Edits of an uploaded image (use /mj/submit/action with Vary (Region), or retexture)",
         RetextureBody,

@@ -207,9 +207,18 @@ class ShortenBody(_Body):
 
 
 class VideoBody(_Body):
+    """POST /mj/submit/video (TAO's SubmitVideoDTO)."""
+
     prompt: str | None = None
-    image: str | None = None
-    motion: str | None = None
+    motion: Any = Field(default=None, description="low (default) or high")
+    image: str | None = Field(default=None, description="the first frame: URL or base64")
+    endImage: str | None = Field(default=None, description="the last frame: URL or base64")
+    loop: Any = Field(default=None, description="end on the first frame")
+    action: str | None = Field(default=None, description='"extend" to continue a clip of taskId')
+    index: Any = Field(default=None, description="extend: the clip, 0–3")
+    taskId: str | None = None
+    videoType: str | None = Field(default=None, description="vid_1.1_i2v_480 (default) or vid_1.1_i2v_720")
+    batchSize: Any = Field(default=None, description="1, 2 or 4 (default 4)")
 
 
 class ListBody(BaseModel):

@@ -11,10 +11,10 @@ from pathlib import Path
 from openmj.core.tasks import Operation
 from openmj.engines.base import EngineJob, EngineResult, JobControl, ModelProfile
 from openmj.engines.local.pipelines import Pipelines
-from openmj.engines.local.presets import Preset
+from openmj.engines.local.presets import Preset, VideoPreset
 
 #: what the runners can do, without importing them (they import torch through diffusers' types)
-SUPPORTED = frozenset(
+IMAGE = frozenset(
     {
         Operation.IMAGINE,
         Operation.REROLL,
@@ -33,11 +33,15 @@ SUPPORTED = frozenset(
         Operation.REMOVE_BG,
     }
 )
+VIDEO = frozenset({Operation.VIDEO, Operation.VIDEO_EXTEND, Operation.VIDEO_UPSCALE})  # with a video model
+SUPPORTED = IMAGE | VIDEO
 
 
 class LocalEngine:
-    def __init__(self, preset: Preset, models_dir: Path, device: str | None = None) -> None:
-        self.pipelines = Pipelines(preset, models_dir, device)
+    def __init__(
+        self, preset: Preset, models_dir: Path, device: str | None = None, video: VideoPreset | None = None
+    ) -> None:
+        self.pipelines = Pipelines(preset, models_dir, device, video)
         self._lock = threading.Lock()
 
     @property
@@ -52,7 +56,7 @@ class LocalEngine:
         self.pipelines.load()
 
     def supports(self, operation: Operation) -> bool:
-        return operation in SUPPORTED
+        return operation in IMAGE or (operation in VIDEO and self.pipelines.video_preset is not None)
 
     def run(self, job: EngineJob, control: JobControl) -> EngineResult:
         if self.pipelines.pipe is None:

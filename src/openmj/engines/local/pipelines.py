@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from openmj.engines.base import EngineLoadError, ModelProfile
-from openmj.engines.local.presets import PRESETS, Preset
+from openmj.engines.local.presets import PRESETS, Preset, VideoPreset
 from openmj.engines.local.tiny import ensure_tiny
 
 log = logging.getLogger("openmj.engine")
@@ -26,8 +26,12 @@ class Pipelines:
     (img2img and inpaint with `from_pipe`, the ControlNet pipeline), plus the segmenter. Runner
     modules (actions, editing, references) take this object; only it touches the loaders."""
 
-    def __init__(self, preset: Preset, models_dir: Path, device: str | None = None) -> None:
+    def __init__(
+        self, preset: Preset, models_dir: Path, device: str | None = None, video: VideoPreset | None = None
+    ) -> None:
         self.preset = preset
+        self.video_preset = video
+        self._video: Any = None
         self.models_dir = models_dir
         self.requested_device = device
         self.device = "cpu"
@@ -171,6 +175,30 @@ class Pipelines:
             self._controlnet = cls.from_pipe(self.pipe, controlnet=net)
             self._controlnet.set_progress_bar_config(disable=True)
         return self._controlnet
+
+    def video(self) -> Any:
+        """The image-to-video pipeline, loaded on the first video job: a worker that never runs
+        one never spends the memory."""
+        if self._video is None:
+            vp = self.video_preset
+            if vp is None:
+                raise EngineLoadError(f"The model '{self.preset.name}' has no video model (--video-model)")
+            from openmj.engines.local.video_pipeline import load_video_pipeline
+
+            if vp.source == "tiny":
+                from openmj.engines.local.tiny_video import ensure_tiny_video
+
+                source = str(ensure_tiny_video(self.models_dir))
+            else:
+                source = vp.source
+            try:
+                self._video = load_video_pipeline(source, self.device)
+            except Exception as exc:
+                raise EngineLoadError(
+                    f"Cannot load video model '{vp.name}' from '{source}': {type(exc).__name__}: {exc}"
+                ) from exc
+            log.info("video model %s loaded from %s on %s", vp.name, source, self.device)
+        return self._video
 
     def segmenter(self) -> Any:
         """The background-removal model (ONNX), loaded on first use."""

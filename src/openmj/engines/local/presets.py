@@ -31,6 +31,7 @@ class Preset:
     # retexture keeps structure with an edge (canny) ControlNet when the preset names one
     controlnet: str | None = None
     description: str = ""
+    video: str | None = None  # the video preset served next to it unless --video-model says otherwise
 
 
 PRESETS: dict[str, Preset] = {
@@ -84,9 +85,83 @@ PRESETS: dict[str, Preset] = {
         segmenter="tiny",
         controlnet="tiny",
         description="tiny random-weight SD pipeline (meaningless pictures, real code path)",
+        video="tiny-video",
     ),
 }
 DEFAULT_PRESET = "sd15-lcm"
+
+
+@dataclass(frozen=True)
+class VideoPreset:
+    """An image-to-video model (`WanImageToVideoPipeline`), loaded on the first video job."""
+
+    name: str
+    source: str  # hub id or folder; "tiny" = built offline into the data dir
+    fps: float  # the frame rate the model was trained at: clips are seconds × fps (+1) frames
+    steps: int
+    guidance: float
+    licence: str
+    description: str
+    # the model is Wan 2.1 FLF2V (first-last-frame): end frames and loops are conditioned in
+    # the sampler, not only by the final cross-fade (engines/local/video.py)
+    end_frame: bool = True
+    # render at this fraction of the output side and resample the frames up: the tiny preset's
+    # random weights are pictures of noise at any size, so it spares the CPU; real presets use 1
+    render_scale: float = 1.0
+
+
+VIDEO_PRESETS: dict[str, VideoPreset] = {
+    # Wan 2.1 first-last-frame 14B: the one Wan checkpoint trained to end on a given frame, which
+    # --end, --loop and smooth extends need. Apache-2.0: commercial use allowed. GPU only (~40 GB
+    # in bf16; a 5 s 720p clip takes minutes on one H100-class GPU).
+    "wan21-flf2v-720p": VideoPreset(
+        name="wan21-flf2v-720p",
+        source="Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+        fps=16,
+        steps=30,
+        guidance=5.0,
+        licence="Apache-2.0: commercial use allowed",
+        description="Wan 2.1 FLF2V 14B: start and end frame conditioning, 480p and 720p",
+    ),
+    # Wan 2.1 image-to-video 14B at 480p: the start frame only; end frames and loops come from
+    # the closing cross-fade alone. Apache-2.0.
+    "wan21-i2v-480p": VideoPreset(
+        name="wan21-i2v-480p",
+        source="Wan-AI/Wan2.1-I2V-14B-480P-diffusers",
+        fps=16,
+        steps=30,
+        guidance=5.0,
+        licence="Apache-2.0: commercial use allowed",
+        description="Wan 2.1 I2V 14B 480p: start frame conditioning",
+        end_frame=False,
+    ),
+    "tiny-video": VideoPreset(
+        name="tiny-video",
+        source="tiny",
+        fps=8,
+        steps=2,
+        guidance=1.0,
+        licence="random weights (no licence needed)",
+        description="tiny random-weight Wan I2V pipeline (meaningless clips, real code path)",
+        render_scale=0.25,
+    ),
+}
+NO_VIDEO = ("", "none", "off")
+
+
+def resolve_video_preset(model: Preset, video_model: str | None) -> VideoPreset | None:
+    """The video model a worker serves: --video-model (a preset, a folder or a hub id; "none"
+    turns video off), else the image preset's own (only `tiny` has one: real video models need
+    a large GPU, so an operator chooses one)."""
+    name = model.video if video_model is None else video_model
+    if name is None or name.strip().lower() in NO_VIDEO:
+        return None
+    if name in VIDEO_PRESETS:
+        return VIDEO_PRESETS[name]
+    path = Path(name).expanduser()
+    source = str(path.resolve()) if path.exists() else name
+    base = VIDEO_PRESETS["wan21-flf2v-720p"]
+    return replace(base, name=Path(name).name, source=source, licence="see the model card", description=name)
 
 
 def resolve_preset(model: str) -> Preset:

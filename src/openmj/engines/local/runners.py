@@ -10,7 +10,7 @@ from openmj.core import references as R
 from openmj.core.mapping import GenerationPlan, plan_generation
 from openmj.core.tasks import Operation, Task
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local import adapters, editing, redraw
+from openmj.engines.local import adapters, editing, redraw, video
 from openmj.engines.local.generate import run_plan
 from openmj.engines.local.pipelines import Pipelines
 from openmj.media.watermark import watermark
@@ -77,6 +77,9 @@ RUNNERS: dict[Operation, Runner] = {
     Operation.UPLOAD_PAINT: _with_plan(editing.edit),
     Operation.RETEXTURE: _with_plan(editing.retexture),
     Operation.REMOVE_BG: _with_plan(editing.remove_bg),
+    Operation.VIDEO: video.animate,
+    Operation.VIDEO_EXTEND: video.extend,
+    Operation.VIDEO_UPSCALE: video.upscale,
 }
 
 
@@ -85,4 +88,6 @@ def run_operation(pipes: Pipelines, job: EngineJob, control: JobControl) -> Engi
     mark = job.task.spec.get("options", {}).get("watermark")
     if mark:
         result.images = [watermark(im, mark) for im in result.images]
+        for clip in result.videos or []:
+            clip.frames[:] = [watermark(f, mark) for f in clip.frames]
     return result
