@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_api, bench_engine, bench_pg, bench_store  # noqa: E402
+from bench import bench_api, bench_engine, bench_pg, bench_store, bench_video  # noqa: E402
 
 
 def machine() -> str:
@@ -73,6 +73,10 @@ def main() -> None:
     print("## Engine overhead (tiny model, CPU)\n", flush=True)
     results["engine"] = bench_engine.run(args.runs)
     print(results["engine"]["markdown"], flush=True)
+
+    print("\n## Video overhead (tiny video model, CPU)\n", flush=True)
+    results["video"] = bench_video.run(max(3, args.runs // 2))
+    print(results["video"]["markdown"], flush=True)
 
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -20,6 +20,9 @@ from PIL import Image
 #: (resampled frames, more pixels) is written finer, as Midjourney's upscale is a "higher-quality .mp4"
 CRF = 20
 CRF_UPSCALED = 17
+#: about twice as fast as x264's default "medium" for a few percent more bytes at the same CRF:
+#: on a CPU-only server the encoder runs as long as a tiny model's sampler
+X264_PRESET = "veryfast"
 THUMBNAIL_SIDE = 640  # Midjourney's video thumbnails are 640 px (…_640_N.webp)
 
 
@@ -44,7 +47,7 @@ def encode_mp4(frames: Sequence[Image.Image], fps: float, *, crf: int = CRF) -> 
             stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "fast"}
+            stream.options = {"crf": str(crf), "preset": X264_PRESET}
             for image in frames:
                 frame = av.VideoFrame.from_image(image.convert("RGB"))
                 for packet in stream.encode(frame):
