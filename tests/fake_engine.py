@@ -114,7 +114,7 @@ class FakeEngine:
         finally:
             record.ended.set()
         mark = task.spec.get("options", {}).get("watermark")
-        if mark:  # engines/local/operations.py marks every output the same way
+        if mark:  # engines/local/runners.py marks every output the same way
             result.images = [watermark(im, mark) for im in result.images]
         return result
 
@@ -133,7 +133,7 @@ class FakeEngine:
 
     # ------------------------------------------------------------------ what the model would plan
     def plan(self, task: Task) -> GenerationPlan:
-        """engines/local/operations.py's plan_for."""
+        """engines/local/runners.py's plan_for."""
         prompt: dict[str, Any] = task.spec.get("prompt", {})
         params = dict(prompt.get("params", {}))
         if task.operation not in (Operation.IMAGINE, Operation.REROLL):
@@ -292,7 +292,7 @@ def _remove_bg(engine: FakeEngine, job: EngineJob) -> EngineResult:
     return EngineResult(images=[job.images["upload"].convert("RGBA")], seeds=[None])
 
 
-# every operation engines/local/operations.py runs (not imported from there: it imports torch)
+# every operation engines/local/runners.py runs (not imported from there: it imports torch)
 RUNNERS = {
     Operation.IMAGINE: _imagine,
     Operation.REROLL: _imagine,

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from openmj.core.video import video_size
+from openmj.engines.base import EngineJob, JobControl, JobStopped
 from tests.helpers import balance, task_count
 from tests.images import ImageServer, png
 from tests.live import LiveServer, make_settings, wait_until
@@ -322,3 +323,45 @@ def test_bad_mjproxy_video_leaves_nothing(mj: httpx.Client, images: ImageServer)
         assert r.status_code == 200 and r.json()["code"] == 4, (body, r.text)
         assert r.json()["description"], body
     assert (balance(mj), task_count(mj)) == before
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+class CancelAfter(JobControl):
+    """Cancels itself when the sampler reports its first step: the next check must stop it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports = 0
+
+    def report(self, fraction: float) -> None:
+        super().report(fraction)
+        self.reports += 1
+        self.cancel()
+
+
+def test_a_cancelled_video_stops_at_the_next_step(video_server: LiveServer) -> None:
+    from openmj.core.tasks import Operation, Speed, Status, Task
+
+    engine = video_server.runtime.workers[0].engine
+    spec: Any = {
+        "prompt": {"text": "x"},
+        "video": {
+            "motion": "low",
+            "batch": 1,
+            "resolution": "sd",
+            "width": 624,
+            "height": 624,
+            "seconds": 5.0,
+        },
+    }
+    task = Task(
+        id="task-unified-1-cancel", owner="k", dialect="kie", operation=Operation.VIDEO, model="midjourney",
+        status=Status.PROCESSING, progress=0, prompt="x", spec=spec, request={}, speed=Speed.FAST, seed=3,
+        created_at=0,
+    )  # fmt: skip
+    control = CancelAfter()
+    with pytest.raises(JobStopped) as stopped:
+        engine.run(EngineJob(task=task, images={"start": start_picture((300, 300))}), control)
+    assert stopped.value.reason == "cancelled" and control.reports == 1  # of the preset's 2 steps
