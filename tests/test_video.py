@@ -234,6 +234,18 @@ def test_submit_video_loop(mj: httpx.Client, images: ImageServer, tmp_path: Path
     assert distance(first, middle) > 20  # and moves in between (random weights: a lot)
     labels = [b["label"] for b in t["buttons"]]
     assert labels == ["Extend (High) 1", "Extend (Low) 1", "Upscale 1"]
+    part = httpx.get(t["videoUrl"], headers={"Range": "bytes=0-99"}, timeout=30)  # a player seeking
+    assert part.status_code == 206 and len(part.content) == 100
+
+    before = balance(mj)
+    upscale = {"taskId": t["id"], "customId": t["buttons"][2]["customId"]}
+    up = mj_wait(mj, mj_submit(mj, "/mj/submit/action", upscale)["result"])
+    assert up["status"] == "SUCCESS" and up["action"] == "UPSCALE" and up["parentId"] == t["id"], up
+    big = clip(up["videoUrl"], tmp_path)
+    assert big["size"] == (1168, 784) and len(big["frames"]) == len(c["frames"]) and big["fps"] == TINY_FPS
+    assert distance(big["frames"][5].resize(c["size"]), c["frames"][5]) < 6  # the same frames, resampled
+    assert [b["label"] for b in up["buttons"]] == ["Extend (High) 1", "Extend (Low) 1"]  # HD: no upscale
+    assert before - balance(mj) == 8
 
 
 def test_imagine_animate_button_makes_a_video(mj: httpx.Client, tmp_path: Path) -> None:
