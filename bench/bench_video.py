@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import bench_engine  # noqa: E402
+
 SEED = 1
 START = (600, 400)
 OUTPUT = (768, 512)  # core.video.video_size(600, 400, "sd")
@@ -121,15 +123,8 @@ class Served:
             "videoBatchSize": 1,
         }
 
-    def _timed(self, name: str, fn: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.spent[name] += time.perf_counter() - t
-
-        return wrapper
+    # the same instrumentation as the engine benchmark: wrap an instance's method, sum its time
+    _timed = bench_engine.Served._timed
 
     def once(self) -> dict[str, float]:
         import httpx

@@ -22,6 +22,20 @@ def string_list(value: Any, name: str) -> list[str]:
     return list(value)
 
 
+def require_finished(parent: Task | None) -> Task:
+    """The source task exists and is completed."""
+    if parent is None:
+        raise TaskError(ErrorCode.INVALID_REQUEST, "task_id is required", 400, param="task_id")
+    if parent.status is not Status.COMPLETED:
+        raise TaskError(
+            ErrorCode.TASK_NOT_READY,
+            f"Task {parent.id} is {parent.status.value}; only a completed task can be used",
+            400,
+            param="task_id",
+        )
+    return parent
+
+
 def require_completed(
     parent: Task | None,
     index: int | None,
@@ -32,15 +46,7 @@ def require_completed(
 ) -> Task:
     """The source of an action: a completed task and a valid image index (0-based). `field` and
     `base` are how the client's API names and numbers the index, for the message."""
-    if parent is None:
-        raise TaskError(ErrorCode.INVALID_REQUEST, "task_id is required", 400, param="task_id")
-    if parent.status is not Status.COMPLETED:
-        raise TaskError(
-            ErrorCode.TASK_NOT_READY,
-            f"Task {parent.id} is {parent.status.value}; only a completed task can be used",
-            400,
-            param="task_id",
-        )
+    parent = require_finished(parent)
     count = images if images is not None else len(parent.results)
     if index is None or not 0 <= index < count:
         shown = "" if index is None else f" (got {index + base})"

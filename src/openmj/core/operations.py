@@ -36,12 +36,13 @@ from openmj.core.checks import (
     image_url,
     number,
     prompt_spec,
+    require_finished,
     source_of,
     string_list,
 )
 from openmj.core.references import references
 from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, Spec
-from openmj.core.tasks import ErrorCode, Operation, Speed, Status, Task, TaskError, TaskRequest
+from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
 from openmj.core.video import VIDEO_OPERATIONS, VIDEO_VALIDATORS
 
 #: operations whose seed comes from the prompt's --seed; every other action draws new seeds
@@ -275,13 +276,7 @@ def _reroll(req: TaskRequest, parent: Task | None) -> Spec:
         raise TaskError(
             ErrorCode.INVALID_PARAMETERS, "Only an imagine task can be rerolled", 400, param="task_id"
         )
-    if parent.status is not Status.COMPLETED:
-        raise TaskError(
-            ErrorCode.TASK_NOT_READY,
-            f"Task {parent.id} is {parent.status.value}; only a completed task can be used",
-            400,
-            param="task_id",
-        )
+    require_finished(parent)
     return {"prompt": action_prompt(req, parent, required=False), "options": {"reroll_of": parent.id}}
 
 

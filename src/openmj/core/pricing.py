@@ -53,25 +53,22 @@ class PriceTable:
         return table
 
     def base_price(self, operation: Operation, speed: Speed, model: str) -> float:
+        return self._lookup(operation, speed.value, model, GRID_PRICE[speed])
+
+    def _lookup(self, operation: Operation, qualifier: str, model: str, default: float) -> float:
+        """The most specific of "op:qualifier:model", "op:qualifier", "op"."""
         for key in (
-            f"{operation.value}:{speed.value}:{model}",
-            f"{operation.value}:{speed.value}",
+            f"{operation.value}:{qualifier}:{model}",
+            f"{operation.value}:{qualifier}",
             operation.value,
         ):
             if key in self.prices:
                 return float(self.prices[key])
-        return GRID_PRICE[speed]
+        return default
 
     def clip_price(self, operation: Operation, resolution: str, model: str) -> float:
         """One clip: "op:resolution:model", "op:resolution", "op"."""
-        for key in (
-            f"{operation.value}:{resolution}:{model}",
-            f"{operation.value}:{resolution}",
-            operation.value,
-        ):
-            if key in self.prices:
-                return float(self.prices[key])
-        return DEFAULT_PRICES[f"video:{resolution}"]
+        return self._lookup(operation, resolution, model, DEFAULT_PRICES[f"video:{resolution}"])
 
     def video_price(self, operation: Operation, resolution: str, clips: int, model: str, group: str) -> float:
         each = self.clip_price(operation, resolution, model)

@@ -20,6 +20,7 @@ from openmj.callbacks import MAX_URL_LENGTH
 from openmj.core.accounts import ApiKey
 from openmj.core.dialects import DialectPolicy, policy
 from openmj.core.prompt import PromptError
+from openmj.core.prompt.policies import video_prompt
 from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError
 from openmj.media.signing import UrlSigner
 from openmj.net import NetPolicy, UnsafeURLError, check_url
@@ -241,3 +242,12 @@ async def render_ids(
         if task.status.terminal:
             context.renders.put(kind, task.id, key.id, body)
     return b"[" + b",".join(parts[t] for t in wanted if t in parts) + b"]"
+
+
+def video_prompt_fields(text: str) -> dict[str, Any] | None:
+    """A video's motion prompt in the normal form (None when empty), or the dialect's 4xx."""
+    try:
+        parsed = video_prompt(text)
+    except PromptError as exc:
+        raise prompt_error(exc) from exc
+    return None if parsed is None else parsed.to_dict()

@@ -7,10 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openmj.core.prompt import PromptError
-from openmj.core.prompt.policies import video_prompt
 from openmj.core.tasks import Operation, Speed, TaskRequest
-from openmj.dialects.common import invalid, prompt_error
+from openmj.dialects.common import invalid, video_prompt_fields
 from openmj.dialects.kie.requests import DIALECT, MAX_FILE_URLS, MAX_PROMPT, MODEL
 
 #: kie's taskType → the clip class (seed 003: mj_video is SD, mj_video_hd HD)
@@ -47,14 +45,6 @@ class ExtendBody(BaseModel):
     callBackUrl: str | None = None
 
 
-def _parsed(text: str) -> dict[str, Any] | None:
-    try:
-        parsed = video_prompt(text)
-    except PromptError as exc:
-        raise prompt_error(exc) from exc
-    return None if parsed is None else parsed.to_dict()
-
-
 def _start(body: VideoBody) -> str:
     urls = [u for u in (body.fileUrls or []) if u]
     if body.fileUrl:
@@ -74,7 +64,7 @@ def build_video(body: VideoBody) -> TaskRequest:
         "motion": body.motion if body.motion not in (None, "") else None,
         "batch": body.videoBatchSize if body.videoBatchSize is not None else None,
     }
-    parsed = _parsed(body.prompt)
+    parsed = video_prompt_fields(body.prompt)
     from_prompt = (parsed or {}).get("params", {})
     params["motion"] = params["motion"] or from_prompt.get("motion") or DEFAULT_MOTION
     params["batch"] = params["batch"] or from_prompt.get("bs") or DEFAULT_BATCH
@@ -102,7 +92,7 @@ def build_extend(body: ExtendBody) -> TaskRequest:
         model=MODEL,
         dialect=DIALECT,
         prompt=body.prompt if manual else "",
-        parsed=_parsed(body.prompt) if manual else None,
+        parsed=video_prompt_fields(body.prompt) if manual else None,
         speed=Speed.FAST,
         params=params,
         parent_id=body.taskId,

@@ -16,7 +16,7 @@ from openmj.core.prompt import PromptError, parse
 from openmj.core.prompt.modal import has_words, split_zoom
 from openmj.core.prompt.policies import mjproxy_prompt, mjproxy_version
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
-from openmj.dialects.common import ctx, invalid, parse_model, prompt_error, read_json
+from openmj.dialects.common import ctx, invalid, parse_model, prompt_error, read_json, video_prompt_fields
 from openmj.dialects.mjproxy import video
 from openmj.dialects.mjproxy.custom_id import Action, custom_id_for, parse_custom_id
 from openmj.dialects.mjproxy.render import bot_type, display_prompt, model_of
@@ -194,7 +194,7 @@ async def imagine(request: Request, key: ApiKey, body: ImagineBody) -> JSONRespo
 async def submit_video(request: Request, key: ApiKey, body: VideoBody) -> JSONResponse:
     ctx(request).service.require_capability(Operation.VIDEO)
     text = (body.prompt or "").strip()
-    parsed = video.motion_prompt(text)
+    parsed = video_prompt_fields(text)
     if video.is_extend(body):
         parent = await _parent(request, key, body.taskId)
         req = _request(

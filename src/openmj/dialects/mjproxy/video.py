@@ -7,21 +7,11 @@ from typing import Any
 
 from fastapi import Request
 
-from openmj.core.prompt import PromptError
-from openmj.core.prompt.policies import video_prompt
-from openmj.dialects.common import invalid, prompt_error
+from openmj.dialects.common import invalid
 from openmj.dialects.mjproxy.wire import VideoBody, image_ref
 
 #: TAO's videoType → the clip class
 VIDEO_TYPES = {"vid_1.1_i2v_480": "sd", "vid_1.1_i2v_720": "hd"}
-
-
-def motion_prompt(text: str) -> dict[str, Any] | None:
-    try:
-        parsed = video_prompt(text)
-    except PromptError as exc:
-        raise prompt_error(exc) from exc
-    return None if parsed is None else parsed.to_dict()
 
 
 def is_extend(body: VideoBody) -> bool:
