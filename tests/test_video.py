@@ -5,6 +5,7 @@ MP4 files that decode to the stored frames, fps and size, prices, and bad input 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from openmj.engines.base import EngineJob, JobControl, JobStopped
 from tests.helpers import balance, task_count
 from tests.images import ImageServer, png
 from tests.live import LiveServer, make_settings, wait_until
+from tests.loopback import Receiver
 
 GEN = "/api/v1/mj/generate"
 INFO = "/api/v1/mj/record-info"
@@ -377,3 +379,35 @@ def test_a_cancelled_video_stops_at_the_next_step(video_server: LiveServer) -> N
     with pytest.raises(JobStopped) as stopped:
         engine.run(EngineJob(task=task, images={"start": start_picture((300, 300))}), control)
     assert stopped.value.reason == "cancelled" and control.reports == 1  # of the preset's 2 steps
+
+
+def test_callbacks_carry_the_clips(kie: httpx.Client, mj: httpx.Client, images: ImageServer) -> None:
+    with Receiver() as receiver:
+        body = {
+            "taskType": "mj_video",
+            "prompt": "smoke rising",
+            "fileUrl": images.url("/square.png"),
+            "callBackUrl": receiver.url("/kie"),
+        }
+        task_id = ok(kie.post(GEN, json=body))["taskId"]
+        sent = json.loads(receiver.wait_for("/kie", 1, timeout=600)[0].body)
+        assert sent["code"] == 200 and sent["data"]["taskId"] == task_id
+        [url] = sent["data"]["resultUrls"]  # kie's callback: a plain list of links
+        assert "/0.mp4?" in url and httpx.get(url, timeout=30).headers["content-type"] == "video/mp4"
+
+        hook = {"image": images.url("/square.png"), "batchSize": 1, "notifyHook": receiver.url("/mj")}
+        mj_id = mj_submit(mj, "/mj/submit/video", hook)["result"]
+        mj_wait(mj, mj_id)
+        last = wait_until(
+            lambda: next(
+                (
+                    b
+                    for b in map(lambda h: json.loads(h.body), receiver.hits("/mj"))
+                    if b["status"] == "SUCCESS"
+                ),
+                None,
+            ),
+            timeout=60,
+        )
+        assert last["id"] == mj_id and last["action"] == "VIDEO" and len(last["videoUrls"]) == 1
+        assert last["videoUrls"][0]["thumbnail"] and last["videoUrl"] == last["videoUrls"][0]["url"]
