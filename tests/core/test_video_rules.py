@@ -68,6 +68,21 @@ def test_extend_adds_four_seconds_up_to_21() -> None:
     assert err.value.code is ErrorCode.INVALID_PARAMETERS and "21 s" in err.value.message
 
 
+def test_motion_is_the_request_s_then_the_prompt_s_then_the_source_s() -> None:
+    spec = validate_request(
+        request(Operation.VIDEO, image_url="https://a.com/s.png", motion="HIGH"), None, VIDEO
+    )
+    assert spec["video"]["motion"] == "high" and spec["video"]["batch"] == 4  # Midjourney's default batch
+    manual = request(Operation.VIDEO_EXTEND)
+    manual.parsed = video_prompt("now calm --motion low").to_dict()  # type: ignore[union-attr]
+    spec = validate_request(manual, clip_task(81), VIDEO)
+    assert (
+        spec["video"]["motion"] == "low" and spec["video"]["manual"] and spec["prompt"]["text"] == "now calm"
+    )
+    auto = validate_request(request(Operation.VIDEO_EXTEND), clip_task(81), VIDEO)
+    assert auto["video"]["motion"] == "high" and auto["prompt"]["text"] == "waves"  # the source's
+
+
 def test_an_image_task_cannot_be_extended() -> None:
     image = clip_task(0, op=Operation.IMAGINE)
     with pytest.raises(TaskError) as err:
@@ -88,6 +103,8 @@ def test_hd_clips_are_not_upscaled_again() -> None:
     [
         ({"image_url": "https://a.com/s.png", "motion": "medium"}, "motion"),
         ({"image_url": "https://a.com/s.png", "batch": 3}, "batch"),
+        ({"image_url": "https://a.com/s.png", "batch": 0}, "batch"),
+        ({"image_url": "https://a.com/s.png", "loop": "yes"}, "loop"),
         ({"image_url": "https://a.com/s.png", "loop": True, "end_url": "https://a.com/e.png"}, "--loop"),
         ({}, "--video needs a starting image"),
         ({"image_url": "https://a.com/s.png", "resolution": "4k"}, "resolution"),

@@ -58,6 +58,14 @@ def _batch(value: Any) -> int:
     return int(value)
 
 
+def _motion(value: Any, default: str) -> str:
+    motion = default if value is None or value == "" else value
+    motion = motion.strip().lower() if isinstance(motion, str) else motion
+    if motion not in MOTIONS:
+        raise _invalid(f"motion must be low or high (got {value!r})", "motion")
+    return str(motion)
+
+
 def _flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise _invalid(f"{name} must be true or false (got {value!r})", name)
@@ -96,9 +104,7 @@ def _video_params(req: TaskRequest) -> dict[str, Any]:
 
 def _animate(req: TaskRequest, parent: Task | None) -> Spec:
     p = _video_params(req)
-    motion = p.get("motion") or "low"
-    if motion not in MOTIONS:
-        raise _invalid(f"motion must be low or high (got {motion!r})", "motion")
+    motion = _motion(p.get("motion"), "low")
     loop = _flag(p.get("loop") or False, "loop")
     end_url = _url(p.get("end_url"), "end_url")
     if loop and end_url:
@@ -112,7 +118,7 @@ def _animate(req: TaskRequest, parent: Task | None) -> Spec:
     video: VideoSpec = {
         "motion": motion,
         "loop": loop,
-        "batch": _batch(p.get("batch") or DEFAULT_BATCH),
+        "batch": _batch(DEFAULT_BATCH if p.get("batch") is None else p["batch"]),
         "resolution": resolution,
         "seconds": CLIP_SECONDS,
     }
@@ -165,9 +171,7 @@ def _extend(req: TaskRequest, parent: Task | None) -> Spec:
             "index",
         )
     before: dict[str, Any] = dict(src.spec.get("video", {}))
-    motion = req.params.get("motion") or before.get("motion") or "low"
-    if motion not in MOTIONS:
-        raise _invalid(f"motion must be low or high (got {motion!r})", "motion")
+    motion = _motion(_video_params(req).get("motion"), before.get("motion") or "low")
     manual = req.parsed is not None and bool((req.parsed.get("text") or "").strip())
     prompt = _motion_prompt(req) if manual else PromptSpec(**src.spec.get("prompt", {}))
     video: VideoSpec = {

@@ -62,12 +62,14 @@ def build_video(body: VideoBody) -> TaskRequest:
         "image_url": _start(body),
         "resolution": RESOLUTIONS[body.taskType],
         "motion": body.motion if body.motion not in (None, "") else None,
-        "batch": body.videoBatchSize if body.videoBatchSize is not None else None,
+        "batch": body.videoBatchSize,
     }
     parsed = video_prompt_fields(body.prompt)
     from_prompt = (parsed or {}).get("params", {})
-    params["motion"] = params["motion"] or from_prompt.get("motion") or DEFAULT_MOTION
-    params["batch"] = params["batch"] or from_prompt.get("bs") or DEFAULT_BATCH
+    # the fields first, then what the prompt says, then kie's defaults
+    for name, written, default in (("motion", "motion", DEFAULT_MOTION), ("batch", "bs", DEFAULT_BATCH)):
+        if params[name] is None:
+            params[name] = from_prompt.get(written, default)
     if body.waterMark:
         params["watermark"] = body.waterMark
     return TaskRequest(
