@@ -270,6 +270,42 @@ def callback_secret(data_dir: DataDir = None) -> None:
     typer.echo(settings.resolved_callback_secret().decode())
 
 
+# --------------------------------------------------------------------------- models
+
+
+@app.command()
+def models(
+    model: Annotated[str | None, typer.Option(help="The image model this deployment serves")] = None,
+    video_model: Annotated[str | None, typer.Option(help="The video model it serves")] = None,
+) -> None:
+    """The model presets (image and video), their licences and operations, and what this
+    deployment serves (OPENMJ_MODEL / OPENMJ_VIDEO_MODEL). Loads nothing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from openmj.engines.local.engine import IMAGE, VIDEO
+    from openmj.engines.local.presets import PRESETS, VIDEO_PRESETS, resolve_preset, resolve_video_preset
+
+    settings = _settings(model=model, video_model=video_model)
+    served = resolve_preset(settings.model)
+    served_video = resolve_video_preset(served, settings.video_model)
+    table = Table("preset", "kind", "weights", "licence", "operations", "served here")
+    for p in PRESETS.values():
+        table.add_row(
+            p.name, f"image ({p.family})", p.source, p.licence, ", ".join(sorted(o.value for o in IMAGE)),
+            "yes" if p.name == served.name else "",
+        )  # fmt: skip
+    for v in VIDEO_PRESETS.values():
+        table.add_row(
+            v.name, f"video ({v.fps:g} fps)", v.source, v.licence, ", ".join(sorted(o.value for o in VIDEO)),
+            "yes" if served_video is not None and v.name == served_video.name else "",
+        )  # fmt: skip
+    console = Console(width=200)
+    console.print(table)
+    video_text = served_video.name if served_video else "none"
+    console.print(f"This deployment serves: image model {served.name}, video model {video_text}")
+
+
 # --------------------------------------------------------------------------- prompt
 
 

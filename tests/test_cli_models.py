@@ -1,0 +1,49 @@
+"""`openmj models`: every preset with its licence and operations, what this deployment serves,
+and no model loaded (no torch import)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+LIST = (
+    "import sys; from openmj.cli import app\n"
+    "try:\n    app(['models', *sys.argv[1:]])\n"
+    "except SystemExit as e:\n    code = e.code\n"
+    "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+)
+
+
+def models(*args: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENMJ_")}
+    out = subprocess.run(
+        [sys.executable, "-c", LIST, *args], capture_output=True, text=True, env=clean | env, check=True
+    )
+    return out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "serves"),
+    [
+        ((), {}, "image model sd15-lcm, video model none"),
+        ((), {"OPENMJ_MODEL": "tiny"}, "image model tiny, video model tiny-video"),
+        (
+            ("--model", "sdxl-lightning", "--video-model", "wan21-flf2v-720p"),
+            {},
+            "video model wan21-flf2v-720p",
+        ),
+        (("--model", "tiny", "--video-model", "none"), {}, "image model tiny, video model none"),
+    ],
+)
+def test_models_lists_the_presets_and_what_is_served(
+    args: tuple[str, ...], env: dict[str, str], serves: str
+) -> None:
+    text = models(*args, **env)
+    for name in ("sd15-lcm", "sdxl-lightning", "tiny", "wan21-flf2v-720p", "wan21-i2v-480p", "tiny-video"):
+        assert name in text
+    assert "Apache-2.0" in text and "OpenRAIL" in text and "video_extend" in text
+    assert serves in text.split("This deployment serves: ")[1]
+    assert text.strip().endswith("NO-TORCH")
