@@ -162,7 +162,8 @@ def test_extend_continues_the_clip(sd_video: dict[str, Any], kie: httpx.Client, 
     source_url = sd_video["record"]["resultInfoJson"]["resultUrls"][0]["resultUrl"]
     before = balance(kie)
     body = {"taskId": sd_video["id"], "index": 0, "taskType": "mj_video_extend_auto"}
-    data = record(kie, ok(kie.post(EXTEND, json=body))["taskId"])
+    extend_id = ok(kie.post(EXTEND, json=body))["taskId"]
+    data = record(kie, extend_id)
     assert data["successFlag"] == 1, data
     [url] = [u["resultUrl"] for u in data["resultInfoJson"]["resultUrls"]]
     longer, source = clip(url, tmp_path), clip(source_url, tmp_path)
@@ -172,6 +173,10 @@ def test_extend_continues_the_clip(sd_video: dict[str, Any], kie: httpx.Client, 
     for i in (0, 10, CLIP_FRAMES - 1):
         assert distance(longer["frames"][i], source["frames"][i]) < 6, i
     assert before - balance(kie) == SD_CLIP
+    # the same task through EvoLink's task API: a video task, listed with the key's videos
+    assert kie.get(f"/v1/tasks/{extend_id}").json()["type"] == "video"
+    videos = {t["id"] for t in kie.get("/v1/tasks", params={"type": "video"}).json()["data"]}
+    assert {sd_video["id"], extend_id} <= videos
 
 
 def test_manual_extend_needs_a_prompt(sd_video: dict[str, Any], kie: httpx.Client) -> None:

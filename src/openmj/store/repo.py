@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openmj.core.accounts import ApiKey
 from openmj.core.spec import Spec
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
+from openmj.core.video import VIDEO_OPERATIONS
 from openmj.store.db import Database, KeyChanges
 from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
 
@@ -534,9 +535,8 @@ class Repository:
         if operation:
             conds.append(TaskRow.operation == operation)
         if video is not None:
-            conds.append(
-                (TaskRow.operation == Operation.VIDEO.value) if video else (TaskRow.operation != "video")
-            )
+            kinds = [op.value for op in VIDEO_OPERATIONS]
+            conds.append(TaskRow.operation.in_(kinds) if video else TaskRow.operation.not_in(kinds))
         if model:
             conds.append(TaskRow.model == model)
         async with self.db.read_session() as s:

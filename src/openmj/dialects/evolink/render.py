@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from openmj.core.tasks import Operation, Status, Task
+from openmj.core.tasks import Status, Task
+from openmj.core.video import VIDEO_OPERATIONS
 from openmj.dialects.common import UNRENDERABLE, Context, media_url, result_urls
 from openmj.dialects.evolink.errors import TASK_CODES
 from openmj.media.signing import UrlSigner
@@ -43,7 +44,7 @@ class TaskBatch(BaseModel):
 
 
 def render_task(signer: UrlSigner, task: Task, estimate: int | None) -> dict[str, Any]:
-    video = task.operation is Operation.VIDEO
+    video = task.operation in VIDEO_OPERATIONS
     out: dict[str, Any] = {
         "created": int(task.created_at),
         "id": task.id,
