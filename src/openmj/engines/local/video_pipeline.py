@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 from diffusers import AutoencoderKLWan, WanImageToVideoPipeline
+from transformers import CLIPVisionModel
 
 
 class FirstLastFramePipeline(WanImageToVideoPipeline):
@@ -21,9 +22,11 @@ class FirstLastFramePipeline(WanImageToVideoPipeline):
 
 
 def load_video_pipeline(source: str, device: str) -> Any:
-    # bf16 on a GPU as Wan's card runs it, the VAE in float32 (its card: fp16/bf16 VAE decodes badly)
+    # the 14B transformer in bf16 on a GPU (half the memory); the VAE and the image encoder are
+    # small next to it and stay in float32, so the frames decode without half-precision error
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     vae = AutoencoderKLWan.from_pretrained(source, subfolder="vae", dtype=torch.float32)
-    pipe = FirstLastFramePipeline.from_pretrained(source, vae=vae, dtype=dtype)
+    encoder = CLIPVisionModel.from_pretrained(source, subfolder="image_encoder", dtype=torch.float32)
+    pipe = FirstLastFramePipeline.from_pretrained(source, vae=vae, image_encoder=encoder, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
