@@ -20,15 +20,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from openmj.core import actions as A
-from openmj.core.mapping import GenerationPlan, plan_generation
+from openmj.core.families import family
+from openmj.core.mapping import GenerationPlan
 from openmj.core.tasks import Operation, Task
-from openmj.engines.base import EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
+from openmj.engines.base import EngineJob, EngineResult, JobControl, JobStopped, ModelProfile, plan_for
 from openmj.engines.local.presets import PRESETS, Preset
 from openmj.media.masks import rasterize
 from openmj.media.watermark import watermark
@@ -46,6 +46,7 @@ def profile_of(preset: Preset) -> ModelProfile:
         guidance=preset.guidance,
         licence=preset.licence,
         has_ip_adapter=preset.ip_adapter is not None,
+        size_multiple=family(preset.family).size_multiple,
     )
 
 
@@ -133,22 +134,12 @@ class FakeEngine:
 
     # ------------------------------------------------------------------ what the model would plan
     def plan(self, task: Task) -> GenerationPlan:
-        """engines/local/runners.py's plan_for."""
-        prompt: dict[str, Any] = task.spec.get("prompt", {})
-        params = dict(prompt.get("params", {}))
-        if task.operation not in (Operation.IMAGINE, Operation.REROLL):
-            params.pop("draft", None)
-        return plan_generation(
-            text=prompt.get("text", ""),
-            params=params,
-            segments=prompt.get("segments"),
-            seed=task.seed,
-            speed=task.speed,
-            native_side=self.profile.native_size,
-            size_multiple=self.profile.size_multiple,
-            steps=self.profile.steps,
-            guidance=self.profile.guidance,
-        )
+        """engines/local/runners.py's plan_for (the same function)."""
+        return plan_for(self.profile, task)
+
+    @property
+    def model_names(self) -> list[str]:
+        return [self.profile.name]
 
 
 # ---------------------------------------------------------------------- pictures

@@ -28,22 +28,38 @@ def models(*args: str, **env: str) -> str:
 @pytest.mark.parametrize(
     ("args", "env", "serves"),
     [
-        ((), {}, "image model sd15-lcm, video model none"),
-        ((), {"OPENMJ_MODEL": "tiny"}, "image model tiny, video model tiny-video"),
+        ((), {}, "image models sd15-lcm; video model none"),
+        ((), {"OPENMJ_MODEL": "tiny"}, "image models tiny; video model tiny-video"),
         (
             ("--model", "sdxl-lightning", "--video-model", "wan21-flf2v-720p"),
             {},
             "video model wan21-flf2v-720p",
         ),
-        (("--model", "tiny", "--video-model", "none"), {}, "image model tiny, video model none"),
+        (("--model", "tiny", "--video-model", "none"), {}, "image models tiny; video model none"),
+        (
+            ("--model", "tiny-flux2-klein", "--model", "tiny-z-image"),
+            {},
+            "image models tiny-flux2-klein, tiny-z-image; video model none",
+        ),
+        (
+            (),
+            {"OPENMJ_MODEL": "tiny,tiny-z-image"},
+            "image models tiny, tiny-z-image; video model tiny-video",
+        ),
     ],
 )
 def test_models_lists_the_presets_and_what_is_served(
     args: tuple[str, ...], env: dict[str, str], serves: str
 ) -> None:
     text = models(*args, **env)
-    for name in ("sd15-lcm", "sdxl-lightning", "tiny", "wan21-flf2v-720p", "wan21-i2v-480p", "tiny-video"):
+    for name in (
+        *("sd15-lcm", "sdxl-lightning", "flux2-klein-4b", "z-image-turbo", "flux1-schnell", "tiny"),
+        *("tiny-flux2-klein", "tiny-z-image", "tiny-flux1-schnell"),
+        *("wan21-flf2v-720p", "wan21-i2v-480p", "tiny-video"),
+    ):
         assert name in text
+    for pipeline in ("Flux2KleinPipeline", "ZImagePipeline", "FluxPipeline", "StableDiffusionXLPipeline"):
+        assert pipeline in text
     assert "Apache-2.0" in text and "OpenRAIL" in text and "video_extend" in text
     assert serves in text.split("This deployment serves: ")[1]
     assert text.strip().endswith("NO-TORCH")

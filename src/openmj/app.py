@@ -20,8 +20,8 @@ from openmj import __version__
 from openmj.accounts import Authenticator, RateLimiter
 from openmj.callbacks import CallbackDeliverer, Renderer
 from openmj.config import Settings
-from openmj.core.operations import ModelCaps
 from openmj.core.pricing import PriceTable
+from openmj.core.routing import ModelCaps, ServedModels
 from openmj.core.tasks import ErrorCode, TaskError
 from openmj.dialects import DIALECTS, openapi, render_error
 from openmj.dialects.common import Context, Dialect
@@ -237,16 +237,30 @@ def callback_renderers(context: Context) -> dict[str, Renderer]:
     return {d.name: renderer(d) for d in DIALECTS}
 
 
-def model_caps(model: str, video_model: str | None = None) -> ModelCaps:
+def model_caps(model: str, video_model: str | None = None, *, main: bool = True) -> ModelCaps:
+    """A served model's caps from its preset; only the main model carries the video model."""
+    from openmj.core.families import family
     from openmj.engines.local.presets import resolve_preset, resolve_video_preset
 
     preset = resolve_preset(model)
+    traits = family(preset.family)
+    references = (
+        preset.ip_adapter is not None if traits.references == "ip_adapter" else traits.references == "native"
+    )
     return ModelCaps(
         name=preset.name,
-        ip_adapter=preset.ip_adapter is not None,
+        references=references,
         segmenter=preset.segmenter is not None,
-        video=resolve_video_preset(preset, video_model) is not None,
+        video=main and resolve_video_preset(preset, video_model) is not None,
+        family=preset.family,
     )
+
+
+def served_models(settings: Settings) -> ServedModels:
+    """The models this deployment serves and its version map; a map naming a model that is not
+    served stops the start with the reason (ValueError)."""
+    caps = [model_caps(m, settings.video_model, main=i == 0) for i, m in enumerate(settings.model_names)]
+    return ServedModels.build(caps, settings.version_map)
 
 
 async def _start(rt: Runtime, app: FastAPI | None) -> None:
@@ -269,7 +283,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         queue_cap=s.queue_cap,
         wakeup=wakeup,
         seed=s.seed,
-        caps=model_caps(s.model, s.video_model),
+        models=served_models(s),
         net=net,
         moderator=PromptModerator.from_env(),
     )

@@ -60,12 +60,61 @@ def _repo_call(settings: Settings, fn: Any) -> Any:
     return asyncio.run(main())
 
 
+ModelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        help="Image model: a preset (`openmj models`), HF id or folder; repeat to serve several "
+        "(the first is the main model; env OPENMJ_MODEL=a,b)",
+    ),
+]
+VersionMapOption = Annotated[
+    str | None,
+    typer.Option(
+        help='Midjourney version → model, e.g. "niji=z-image-turbo,6=sdxl-lightning" '
+        "(default: all to the first model, niji to the second; env OPENMJ_VERSION_MAP as JSON)"
+    ),
+]
+OffloadOption = Annotated[
+    bool | None,
+    typer.Option("--cpu-offload", help="Keep the model in RAM, move parts to a small GPU as they run"),
+]
+CompileOption = Annotated[bool | None, typer.Option("--compile", help="torch.compile the denoiser")]
+
+
+def _model_settings(
+    model: list[str] | None, version_map: str | None, cpu_offload: bool | None, compile: bool | None
+) -> dict[str, Any]:
+    """The model options as Settings fields (None = leave the environment's value)."""
+    values: dict[str, Any] = {"cpu_offload": cpu_offload, "compile": compile}
+    if model:
+        values["model"] = ",".join(model)
+    if version_map:
+        pairs = [p.split("=", 1) for p in version_map.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise typer.BadParameter(f"not VERSION=MODEL pairs: {version_map!r}", param_hint="--version-map")
+        values["version_map"] = {k.strip(): v.strip() for k, v in pairs}
+    return values
+
+
+def _check_models(settings: Settings) -> None:
+    """Refuse a version map that names a model this deployment does not serve, before starting."""
+    from openmj.app import served_models
+
+    try:
+        served_models(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _load_engine(settings: Settings) -> Any:
     from openmj.engines import build_engine
     from openmj.engines.base import EngineLoadError
 
+    _check_models(settings)
     engine = build_engine(settings)
-    typer.echo(f"loading model '{settings.model}' …", err=True)
+    typer.echo(f"loading model(s) {', '.join(settings.model_names)} …", err=True)
     try:
         engine.load()
     except EngineLoadError as exc:
@@ -95,9 +144,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (env OPENMJ_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (env OPENMJ_PORT)")] = None,
     data_dir: DataDir = None,
-    model: Annotated[
-        str | None, typer.Option(help="Preset (sd15-lcm, sdxl-lightning, tiny), HF id or folder")
-    ] = None,
+    model: ModelOption = None,
+    version_map: VersionMapOption = None,
+    cpu_offload: OffloadOption = None,
+    compile: CompileOption = None,
     video_model: Annotated[
         str | None,
         typer.Option(help="Video preset (wan21-flf2v-720p, wan21-i2v-480p, tiny-video), folder or none"),
@@ -119,14 +169,15 @@ def serve(
         host=host,
         port=port,
         data_dir=data_dir,
-        model=model,
         video_model=video_model,
         workers=workers,
         public_url=public_url,
         database_url=database_url,
+        **_model_settings(model, version_map, cpu_offload, compile),
     )
     if no_worker:
         settings = settings.model_copy(update={"run_worker": False})
+    _check_models(settings)
     _first_key(settings)
     engine = _load_engine(settings) if settings.run_worker else None
     typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
@@ -142,17 +193,24 @@ def serve(
 @app.command()
 def worker(
     data_dir: DataDir = None,
-    model: Annotated[str | None, typer.Option(help="Preset, HF id or folder")] = None,
+    model: ModelOption = None,
+    cpu_offload: OffloadOption = None,
+    compile: CompileOption = None,
     video_model: Annotated[str | None, typer.Option(help="Video preset, folder or none")] = None,
     workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
     database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
 ) -> None:
-    """Run workers only (a GPU node): claim tasks from the shared database, no HTTP."""
+    """Run workers only (a GPU node): claim tasks from the shared database, no HTTP. With
+    several --model it claims the tasks routed to any of them, and only those."""
     from openmj.app import run_worker_node
 
     _logging()
     settings = _settings(
-        data_dir=data_dir, model=model, video_model=video_model, workers=workers, database_url=database_url
+        data_dir=data_dir,
+        video_model=video_model,
+        workers=workers,
+        database_url=database_url,
+        **_model_settings(model, None, cpu_offload, compile),
     )
     engine = _load_engine(settings)
     asyncio.run(run_worker_node(settings, engine))
@@ -275,35 +333,51 @@ def callback_secret(data_dir: DataDir = None) -> None:
 
 @app.command()
 def models(
-    model: Annotated[str | None, typer.Option(help="The image model this deployment serves")] = None,
+    model: ModelOption = None,
+    version_map: VersionMapOption = None,
     video_model: Annotated[str | None, typer.Option(help="The video model it serves")] = None,
 ) -> None:
-    """The model presets (image and video), their licences and operations, and what this
-    deployment serves (OPENMJ_MODEL / OPENMJ_VIDEO_MODEL). Loads nothing."""
+    """The model presets (image and video): weights, pipeline, licence, GPU memory, operations and
+    what each family cannot do; then what this deployment serves (OPENMJ_MODEL, OPENMJ_VERSION_MAP,
+    OPENMJ_VIDEO_MODEL) and where each Midjourney version goes. Loads nothing."""
     from rich.console import Console
     from rich.table import Table
 
+    from openmj.app import served_models
+    from openmj.core.families import family
     from openmj.engines.local.engine import IMAGE, VIDEO
     from openmj.engines.local.presets import PRESETS, VIDEO_PRESETS, resolve_preset, resolve_video_preset
 
-    settings = _settings(model=model, video_model=video_model)
-    served = resolve_preset(settings.model)
-    served_video = resolve_video_preset(served, settings.video_model)
-    table = Table("preset", "kind", "weights", "licence", "operations", "served here")
+    settings = _settings(video_model=video_model, **_model_settings(model, version_map, None, None))
+    try:
+        served = served_models(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    served_video = resolve_video_preset(resolve_preset(settings.model_names[0]), settings.video_model)
+    table = Table("preset", "kind", "weights", "pipeline", "licence", "GPU GB", "operations", "served here")
+    operations = ", ".join(sorted(o.value for o in IMAGE))
     for p in PRESETS.values():
+        traits = family(p.family)
+        limits = [] if traits.references != "img2img" else ["no --sref/--oref"]
+        limits += [] if traits.tile else ["no --tile"]
+        ops = operations + (f" ({'; '.join(limits)})" if limits else "")
         table.add_row(
-            p.name, f"image ({p.family})", p.source, p.licence, ", ".join(sorted(o.value for o in IMAGE)),
-            "yes" if p.name == served.name else "",
+            p.name, f"image ({traits.label})", p.source, p.pipeline, p.licence,
+            f"{p.vram_gb:g}" if p.vram_gb else "-", ops, "yes" if p.name in served.caps else "",
         )  # fmt: skip
     for v in VIDEO_PRESETS.values():
         table.add_row(
-            v.name, f"video ({v.fps:g} fps)", v.source, v.licence, ", ".join(sorted(o.value for o in VIDEO)),
+            v.name, f"video ({v.fps:g} fps)", v.source, "WanImageToVideoPipeline", v.licence, "-",
+            ", ".join(sorted(o.value for o in VIDEO)),
             "yes" if served_video is not None and v.name == served_video.name else "",
         )  # fmt: skip
-    console = Console(width=200)
+    console = Console(width=220)
     console.print(table)
     video_text = served_video.name if served_video else "none"
-    console.print(f"This deployment serves: image model {served.name}, video model {video_text}")
+    console.print(f"This deployment serves: image models {', '.join(served.names)}; video model {video_text}")
+    routes = ", ".join(f"{k} → {v}" for k, v in sorted(served.version_map.items()))
+    console.print(f"Version map: {routes}")
 
 
 # --------------------------------------------------------------------------- prompt

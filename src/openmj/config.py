@@ -16,7 +16,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite in data_dir
+    # the served image models, comma-separated (`--model A --model B`): the first is the main model
     model: str = "sd15-lcm"
+    # Midjourney version → served model, e.g.
+    # OPENMJ_VERSION_MAP='{"niji": "z-image-turbo", "6": "sdxl-lightning"}'
+    # (defaults: everything to the main model, niji to the second model when there is one)
+    version_map: dict[str, str] = Field(default_factory=dict)
+    cpu_offload: bool = False  # a GPU too small for the model: components move to it while they run
+    compile: bool = False  # torch.compile the denoiser (the first job pays the compile time)
     video_model: str | None = None  # default: the image preset's own (tiny → tiny-video); "none" = off
     public_url: str | None = None  # default: http://host:port
     secret_key: str | None = None  # default: generated once, kept in data_dir/secret_key
@@ -57,6 +64,11 @@ class Settings(BaseSettings):
 
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     seed: int | None = Field(default=None, description="fixed base seed for tests/benchmarks")
+
+    @property
+    def model_names(self) -> list[str]:
+        names = [m.strip() for m in self.model.split(",") if m.strip()]
+        return list(dict.fromkeys(names)) or ["sd15-lcm"]
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from openmj.config import Settings
-from openmj.core.dialects import policy
+from openmj.core.dialects import media_lifetime, policy
 from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Operation, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
 from openmj.media.grid import GRID_NAME, grid_size, make_grid
@@ -78,7 +78,7 @@ class Worker:
                     await asyncio.wait_for(self.wakeup.event.wait(), self.settings.poll_seconds)
 
     async def run_one(self) -> bool:
-        task = await self.repo.claim(self.id, self.settings.lease_seconds)
+        task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
         if task is None:
             return False
         log.info("worker %s: running %s (%s, attempt %d)", self.id, task.id, task.operation, task.attempts)
@@ -178,7 +178,7 @@ class Worker:
         if len(stored) == 4 and result.videos is None:
             width, height = grid_size(result.images)
             grid = ImageResult(name=GRID_NAME, width=width, height=height)
-        expires = time.time() + policy(task.dialect).media_lifetime
+        expires = time.time() + media_lifetime(task.dialect, task.spec.get("version"))
         ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))
         if not ok:
             log.warning("task %s was settled elsewhere while running; discarding its images", task.id)

@@ -24,10 +24,12 @@ from openmj.core.operations import (
     PROMPT_SEEDED,
     VALIDATORS,
     ModelCaps,
+    request_version,
     require_capability,
     validate_request,
 )
 from openmj.core.pricing import PriceTable
+from openmj.core.routing import ServedModels
 from openmj.core.spec import Spec
 from openmj.core.tasks import (
     CANCELLED_MESSAGE,
@@ -66,6 +68,7 @@ class Prepared:
     spec: Spec
     seed: int
     price: float
+    engine_model: str
 
 
 class TaskService:
@@ -81,6 +84,7 @@ class TaskService:
         wakeup: Wakeup | None = None,
         seed: int | None = None,
         caps: ModelCaps | None = None,
+        models: ServedModels | None = None,
         net: NetPolicy | None = None,
         moderator: PromptModerator | None = None,
     ) -> None:
@@ -92,7 +96,8 @@ class TaskService:
         self.queue_cap = queue_cap
         self.wakeup = wakeup or Wakeup()
         self.fixed_seed = seed
-        self.caps = caps or ModelCaps()
+        self.models = models or ServedModels.single(caps or ModelCaps())
+        self.caps = self.models.caps[self.models.main]  # the main model's (video lives with it)
         self.net = net or NetPolicy()
         self.moderator = moderator
         self._estimates: dict[str, float] = {}
@@ -115,6 +120,7 @@ class TaskService:
             raise self._banned_error(banned)
         now = time.time()
         task = self._new_task(key, req, Status.PENDING, now, spec=prep.spec, seed=prep.seed)
+        task.engine_model = prep.engine_model
         task.credits_reserved = prep.price
         task.deadline = now + self.task_timeout
         if banned is not None:
@@ -173,7 +179,8 @@ class TaskService:
         """Every check a new task passes before anything is written, and what it will cost."""
         self._check_access(key, req)
         parent = await self._parent(key, req)
-        spec = validate_request(req, parent, self.caps)
+        caps = self.models.route(req.operation, request_version(req, parent), parent)
+        spec = validate_request(req, parent, caps)
         self._check_urls(spec)
         self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)
@@ -182,8 +189,8 @@ class TaskService:
             res, clips = video.resolution(spec), video.clips(spec)
             price = self.prices.video_price(req.operation, res, clips, req.model, key.group)
         else:
-            price = self.prices.price(req.operation, req.speed, req.model, key.group)
-        return Prepared(spec=spec, seed=seed, price=price)
+            price = self.prices.price(req.operation, req.speed, req.model, key.group, spec.get("quality"))
+        return Prepared(spec=spec, seed=seed, price=price, engine_model=caps.name)
 
     async def _check_video_frames(self, spec: Spec) -> None:
         """A video's start and end images are fetched now: a clip cannot be sized without its

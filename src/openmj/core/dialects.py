@@ -7,7 +7,8 @@ names a dialect. The provider rules are quoted in docs/api/*.md and docs/callbac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 DAY = 24 * 3600.0
 
@@ -34,14 +35,21 @@ class DialectPolicy:
     progress_callbacks: bool
     #: a banned prompt refuses the request (midjourney-proxy code 24) instead of failing the task
     refuse_banned: bool
+    #: a longer (or shorter) link lifetime for a Midjourney major version, e.g. {"8": 30 days}
+    version_lifetimes: Mapping[str, float] = field(default_factory=dict)
+
+    def lifetime(self, version: str | None) -> float:
+        """Seconds a finished task's links live, for a task of `version` ("7", "8.1", …)."""
+        major = (version or "").split(".")[0]
+        return self.version_lifetimes.get(major, self.media_lifetime)
 
 
 POLICIES: dict[str, DialectPolicy] = {
     p.name: p
     for p in (
-        # EvoLink (docs/api/evolink.md): links valid 24 hours; callbacks time out after 10 s and
-        # are retried 3 times after 1 s, 2 s and 4 s
-        DialectPolicy("evolink", DAY, CallbackSchedule(10.0, (1.0, 2.0, 4.0)), False, False),
+        # EvoLink (docs/api/evolink.md): links valid 24 hours (30 days for V8.x); callbacks time
+        # out after 10 s and are retried 3 times after 1 s, 2 s and 4 s
+        DialectPolicy("evolink", DAY, CallbackSchedule(10.0, (1.0, 2.0, 4.0)), False, False, {"8": 30 * DAY}),
         # kie.ai (docs/api/kie.md): results kept 15 days; 15 s per callback, then retries after
         # 1, 5 and 15 minutes
         DialectPolicy("kie", 15 * DAY, CallbackSchedule(15.0, (60.0, 300.0, 900.0)), False, False),
@@ -59,3 +67,7 @@ DEFAULT_POLICY = POLICIES["evolink"]
 
 def policy(dialect: str) -> DialectPolicy:
     return POLICIES.get(dialect, DEFAULT_POLICY)
+
+
+def media_lifetime(dialect: str, version: str | None) -> float:
+    return policy(dialect).lifetime(version)

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from openmj.core.families import SD15, Family
 from openmj.core.prompt import grid_size
 from openmj.core.tasks import Speed
 
@@ -22,6 +23,11 @@ MAX_SEED = 2**32 - 1  # Midjourney seeds are 0–4294967295
 # --draft: "half the cost, ~10× faster" → half the steps and half the side length of a grid image
 DRAFT_STEP_FACTOR = 0.5
 DRAFT_SIZE_FACTOR = 0.5
+
+# V8.x drafts: "24 lightweight 0.5K sketches" instead of a grid of four (EvoLink's mj-v8.1 page)
+V8_DRAFT_IMAGES = 24
+# V8.x top-level quality "hd" (native HD): the long side twice as large, so both sides ×2
+HD_SIZE_FACTOR = 2.0
 
 # --quality: more GPU time = more detail, not more pixels → scale the step count
 QUALITY_STEP_FACTOR = {0.25: 0.5, 0.5: 0.75, 1.0: 1.0, 2.0: 1.5, 4.0: 2.0}
@@ -97,6 +103,11 @@ def grid_seeds(base: int, n: int = GRID_IMAGES) -> list[int]:
     return [(base + i) % (MAX_SEED + 1) for i in range(n)]
 
 
+def grid_images(version: str | None, draft: bool) -> int:
+    """How many images a job makes: four, or a V8.x draft's 24 sketches."""
+    return V8_DRAFT_IMAGES if draft and (version or "").split(".")[0] == "8" else GRID_IMAGES
+
+
 def random_seed() -> int:
     return random.SystemRandom().randint(0, MAX_SEED)
 
@@ -154,12 +165,21 @@ def plan_generation(
     size_multiple: int,
     steps: int,
     guidance: float,
-    n_images: int = GRID_IMAGES,
+    n_images: int | None = None,
+    family: Family = SD15,
+    version: str | None = None,
+    hd: bool = False,
 ) -> GenerationPlan:
-    """Build the plan for an imagine-like job from the parsed prompt (mj-prompt.md §11 params)."""
+    """Build the plan for an imagine-like job from the parsed prompt (mj-prompt.md §11 params).
+
+    `family` decides which knobs reach the sampler (core/families.py): guidance moves with --s and
+    --exp only under classifier-free guidance, --no only where there is a negative branch."""
     draft = speed is Speed.DRAFT or bool(params.get("draft"))
     ar = params.get("ar", "1:1")
-    width, height = model_size(ar, native_side, size_multiple, DRAFT_SIZE_FACTOR if draft else 1.0)
+    scale = DRAFT_SIZE_FACTOR if draft else HD_SIZE_FACTOR if hd else 1.0
+    width, height = model_size(ar, native_side, size_multiple, scale)
+    if n_images is None:
+        n_images = grid_images(version, draft)
 
     n_steps = quality_steps(steps, params.get("quality"))
     if draft:
@@ -188,15 +208,17 @@ def plan_generation(
         stop_steps = max(STOP_MIN_STEPS, int(round(n_steps * int(stop) / 100)))
 
     chaos = params.get("chaos") or 0
+    if family.stylize_guidance:
+        guidance = round(stylize_guidance(guidance, stylize) * exp_guidance_factor(exp), 4)
     return GenerationPlan(
         prompts=prompts,
-        negative_prompt=", ".join(negatives) if negatives else None,
+        negative_prompt=", ".join(negatives) if negatives and family.negative != "none" else None,
         width=width,
         height=height,
         steps=n_steps,
-        guidance=round(stylize_guidance(guidance, stylize) * exp_guidance_factor(exp), 4),
+        guidance=guidance,
         seeds=seeds,
-        tile=bool(params.get("tile")),
+        tile=bool(params.get("tile")) and family.tile,
         stop_steps=stop_steps,
-        chaos_sigma=CHAOS_MAX_EMBED_SIGMA * min(100, int(chaos)) / 100,
+        chaos_sigma=CHAOS_MAX_EMBED_SIGMA * min(100, int(chaos)) / 100 if family.chaos_embeddings else 0.0,
     )

@@ -25,7 +25,6 @@ The contract for dialects (`TaskRequest` fields per operation; `parent_index` is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from openmj.core import actions
@@ -41,6 +40,7 @@ from openmj.core.checks import (
     string_list,
 )
 from openmj.core.references import references
+from openmj.core.routing import ModelCaps
 from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, Spec
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
 from openmj.core.video import VIDEO_OPERATIONS, VIDEO_VALIDATORS
@@ -48,16 +48,6 @@ from openmj.core.video import VIDEO_OPERATIONS, VIDEO_VALIDATORS
 #: operations whose seed comes from the prompt's --seed; every other action draws new seeds
 #: (Midjourney: "seeds influence only the initial grid"; Reroll keeps --seed)
 PROMPT_SEEDED = frozenset({Operation.IMAGINE, Operation.REROLL})
-
-
-@dataclass(frozen=True)
-class ModelCaps:
-    """What the configured model can do, known without loading it (from its preset)."""
-
-    name: str = "model"
-    ip_adapter: bool = True
-    segmenter: bool = True
-    video: bool = False  # a video model is configured (--video-model)
 
 
 def require_capability(operation: Operation, caps: ModelCaps) -> None:
@@ -71,6 +61,19 @@ def require_capability(operation: Operation, caps: ModelCaps) -> None:
         )
 
 
+def request_version(req: TaskRequest, parent: Task | None) -> str:
+    """The Midjourney version a request is for: its prompt's (`--v`, `--niji`, or the dialect's
+    version context), else its source task's, else the dialect's (EvoLink's model name, kie's
+    `version`, midjourney-proxy's `botType`)."""
+    if req.parsed and req.parsed.get("effective_model"):
+        return str(req.parsed["effective_model"])
+    if parent is not None:
+        version = parent.spec.get("version") or parent.spec.get("prompt", {}).get("effective_model")
+        if version:
+            return str(version)
+    return req.prompt_version
+
+
 def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | None = None) -> Spec:
     """Check the request against its operation's rules; return the spec the engine will read."""
     validator = VALIDATORS.get(req.operation)
@@ -81,6 +84,8 @@ def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | No
     caps = caps or ModelCaps()
     require_capability(req.operation, caps)
     spec = validator(req, parent)
+    spec["version"] = request_version(req, parent)
+    _quality(req, spec)
     _check_caps(spec, req, caps)
     mark = req.params.get("watermark")
     if isinstance(mark, str) and mark.strip():  # kie's waterMark: a visible mark on every output
@@ -88,16 +93,55 @@ def validate_request(req: TaskRequest, parent: Task | None, caps: ModelCaps | No
     return spec
 
 
+def is_v8(version: str) -> bool:
+    return version.split(".")[0] == "8"
+
+
+def _quality(req: TaskRequest, spec: Spec) -> None:
+    """EvoLink V8.x's top-level `quality`: "hd" renders the long side twice as large (and costs
+    more, core/pricing.py); it exists on V8.x generation only and cannot be combined with draft."""
+    quality = req.params.get("quality")
+    if quality in (None, "standard"):
+        return
+    version = spec.get("version", "")
+    if not is_v8(version) or req.operation is not Operation.IMAGINE:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS,
+            f"quality '{quality}' is only available for V8.x image generation (e.g. mj-v8.1)",
+            400,
+            param="quality",
+        )
+    draft = req.speed is Speed.DRAFT or bool(spec.get("prompt", {}).get("params", {}).get("draft"))
+    if draft:
+        raise TaskError(
+            ErrorCode.INVALID_PARAMETERS,
+            "quality 'hd' cannot be combined with draft speed; use fast or turbo",
+            400,
+            param="quality",
+        )
+    spec["quality"] = "hd"
+
+
 def _check_caps(spec: Spec, req: TaskRequest, caps: ModelCaps) -> None:
+    """What the chosen model cannot do is refused here, before any charge, naming the model."""
     refs = spec.get("refs", {})
     for kind, param in (("sref", "--sref"), ("oref", "--oref")):
-        if refs.get(kind) and not caps.ip_adapter:
+        if refs.get(kind) and not caps.references:
             raise TaskError(
                 ErrorCode.NOT_SUPPORTED,
-                f"{param} needs an image adapter, and the model '{caps.name}' has none configured",
+                f"{param} is not supported by the model '{caps.name}' ({caps.traits.label}): "
+                "it has no reference-image conditioning configured",
                 400,
                 param="prompt",
             )
+    if spec.get("prompt", {}).get("params", {}).get("tile") and not caps.traits.tile:
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            f"--tile is not supported by the model '{caps.name}' ({caps.traits.label}): seamless "
+            "tiling needs a convolutional denoiser",
+            400,
+            param="prompt",
+        )
     if req.operation is Operation.REMOVE_BG and not caps.segmenter:
         raise TaskError(
             ErrorCode.NOT_SUPPORTED,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from openmj.core.tasks import Operation, Speed
 
 GRID_PRICE = {Speed.DRAFT: 4.0, Speed.RELAX: 4.0, Speed.FAST: 8.0, Speed.TURBO: 16.0}
+# EvoLink V8.1's top-level quality "hd" (native HD) costs 1.5× the speed's price; the two multiply
+HD_PRICE_FACTOR = 1.5
 SINGLE_IMAGE_OPERATIONS = frozenset(
     {Operation.UPSCALE, Operation.ENHANCE, Operation.REMOVE_BG, Operation.DESCRIBE}
 )
@@ -74,5 +76,8 @@ class PriceTable:
         each = self.clip_price(operation, resolution, model)
         return round(each * clips * self.group_multipliers.get(group, 1.0), 6)
 
-    def price(self, operation: Operation, speed: Speed, model: str, group: str) -> float:
-        return round(self.base_price(operation, speed, model) * self.group_multipliers.get(group, 1.0), 6)
+    def price(
+        self, operation: Operation, speed: Speed, model: str, group: str, quality: str | None = None
+    ) -> float:
+        factor = self.group_multipliers.get(group, 1.0) * (HD_PRICE_FACTOR if quality == "hd" else 1.0)
+        return round(self.base_price(operation, speed, model) * factor, 6)

@@ -92,7 +92,6 @@ class VideoSpec(TypedDict, total=False):
     width: int  # output frame size, from the start image's aspect ratio
     height: int
     seconds: float  # animate: the clip length; extend: the seconds added
-    source_seconds: float  # extend, upscale: the source clip's length
     manual: bool  # extend with a new prompt (Extend Manual) rather than the source's
 
 
@@ -103,3 +102,5 @@ class Spec(TypedDict, total=False):
     source: SourceSpec
     modal: ModalSpec
     video: VideoSpec
+    version: str  # the Midjourney version it was asked for ("7", "8.1", "niji 7"): routing, V8 rules
+    quality: str  # EvoLink V8.x top-level quality: "hd" renders the long side twice as large

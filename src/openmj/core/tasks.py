@@ -221,3 +221,4 @@ class Task:
     attempts: int = 0
     media_expires_at: float | None = None
     deadline: float | None = None
+    engine_model: str = ""  # the served model that runs it (core/routing.py); "" = any worker

@@ -181,7 +181,6 @@ def _extend(req: TaskRequest, parent: Task | None) -> Spec:
         "width": clip.width,
         "height": clip.height,
         "seconds": EXTEND_SECONDS,
-        "source_seconds": clip.seconds,
         "manual": manual,
     }
     return {"prompt": prompt, "options": {}, "video": video, "source": source_of(src, index)}
@@ -202,7 +201,6 @@ def _upscale(req: TaskRequest, parent: Task | None) -> Spec:
         "width": width,
         "height": height,
         "seconds": clip.seconds,
-        "source_seconds": clip.seconds,
     }
     return {
         "prompt": PromptSpec(**src.spec.get("prompt", {})),

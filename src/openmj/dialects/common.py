@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from openmj import jsonwire
 from openmj.callbacks import MAX_URL_LENGTH
 from openmj.core.accounts import ApiKey
-from openmj.core.dialects import DialectPolicy, policy
+from openmj.core.dialects import DialectPolicy, media_lifetime, policy
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import video_prompt
 from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError
@@ -191,7 +191,7 @@ def unix_ms(ts: float | None) -> int | None:
 
 def media_url(signer: UrlSigner, task: Task, image: ImageResult) -> str:
     """A signed link that expires with the task's media (set at completion by its dialect's rule)."""
-    lifetime = policy(task.dialect).media_lifetime
+    lifetime = media_lifetime(task.dialect, task.spec.get("version"))
     exp = task.media_expires_at or ((task.finished_at or task.created_at) + lifetime)
     return signer.sign(f"/media/{task.id}/{image.name}", exp, task.owner)
 

@@ -10,9 +10,27 @@ if TYPE_CHECKING:
 
 
 def build_engine(settings: Settings) -> Engine:
-    from openmj.engines.local.engine import LocalEngine
+    """One LocalEngine per served model (`--model A --model B`); the first carries the video
+    model. Several share one device lock (LocalEngines)."""
+    import threading
+
+    from openmj.engines.local.engine import LocalEngine, LocalEngines
     from openmj.engines.local.presets import resolve_preset, resolve_video_preset
 
-    preset = resolve_preset(settings.model)
-    video = resolve_video_preset(preset, settings.video_model)
-    return LocalEngine(preset, settings.data_dir / "models", settings.device, video=video)
+    lock = threading.Lock()
+    engines = []
+    for i, name in enumerate(settings.model_names):
+        preset = resolve_preset(name)
+        video = resolve_video_preset(preset, settings.video_model) if i == 0 else None
+        engines.append(
+            LocalEngine(
+                preset,
+                settings.data_dir / "models",
+                settings.device,
+                video=video,
+                cpu_offload=settings.cpu_offload,
+                compile=settings.compile,
+                lock=lock,
+            )
+        )
+    return engines[0] if len(engines) == 1 else LocalEngines(engines)

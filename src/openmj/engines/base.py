@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from openmj.core.families import family as family_traits
+from openmj.core.mapping import GenerationPlan, plan_generation
 from openmj.core.tasks import Operation, Task
 from openmj.media.video import Clip
 
@@ -98,9 +100,41 @@ class ModelProfile:
     has_ip_adapter: bool = False
 
 
+def plan_for(profile: ModelProfile, task: Task, *, n_images: int | None = None) -> GenerationPlan:
+    """The sampler plan of a task on a model: its prompt and parameters through the model's
+    family (core/mapping.py). Imagine and Reroll make a grid (24 sketches for a V8.x draft);
+    an action re-renders four images at full quality (Midjourney: Vary/Enhance of a draft)."""
+    prompt = task.spec.get("prompt", {})
+    params = dict(prompt.get("params", {}))
+    imagine = task.operation in (Operation.IMAGINE, Operation.REROLL)
+    if not imagine:
+        params.pop("draft", None)
+        n_images = n_images or 4
+    return plan_generation(
+        text=prompt.get("text", ""),
+        params=params,
+        segments=prompt.get("segments"),
+        seed=task.seed,
+        speed=task.speed,
+        native_side=profile.native_size,
+        size_multiple=profile.size_multiple,
+        steps=profile.steps,
+        guidance=profile.guidance,
+        n_images=n_images,
+        family=family_traits(profile.family),
+        version=task.spec.get("version") or prompt.get("effective_model"),
+        hd=task.spec.get("quality") == "hd",
+    )
+
+
 class Engine(Protocol):
     @property
     def profile(self) -> ModelProfile: ...
+
+    @property
+    def model_names(self) -> list[str]:
+        """The served models this engine runs; a worker claims only their tasks."""
+        ...
 
     def load(self) -> None:
         """Load weights now (at start-up), raising EngineLoadError with a clear message."""

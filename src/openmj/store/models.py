@@ -82,10 +82,13 @@ class TaskRow(Base):
     deadline: Mapped[float | None] = mapped_column(Double, nullable=True)
     media_expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     media_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the served model that runs it: a worker claims only its own models' tasks ("" = any)
+    engine_model: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (
         # the claim query: pending rows by priority then age
         Index("ix_tasks_claim", "status", "priority", "created_at"),
+        Index("ix_tasks_claim_model", "status", "engine_model", "priority", "created_at"),
         Index("ix_tasks_owner_created", "owner", "created_at"),
         # per-key unfinished count at every submit: without it the count scans all of a key's tasks
         Index("ix_tasks_owner_status", "owner", "status"),

@@ -144,6 +144,7 @@ def _task_values(task: Task, priority: int, now: float) -> dict[str, Any]:
         "error_message": task.error_message,
         "finished_at": task.finished_at,
         "media_deleted": False,
+        "engine_model": task.engine_model,
     }
 
 
@@ -203,6 +204,7 @@ def core_row_to_task(row: Any) -> Task:
         attempts=v[c["attempts"]],
         media_expires_at=v[c["media_expires_at"]],
         deadline=v[c["deadline"]],
+        engine_model=v[c["engine_model"]] or "",
     )
 
 
@@ -238,6 +240,7 @@ def row_to_task(row: Any) -> Task:
         attempts=row.attempts,
         media_expires_at=row.media_expires_at,
         deadline=row.deadline,
+        engine_model=row.engine_model or "",
     )
 
 
@@ -588,13 +591,17 @@ class Repository:
             return sum(vals) / len(vals) if vals else None
 
     # ------------------------------------------------------------------ tasks: queue
-    async def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
+    async def claim(
+        self, worker_id: str, lease_seconds: float, models: Sequence[str] | None = None
+    ) -> Task | None:
+        """The next pending task, of `models` only when given (tasks of no model: any worker)."""
         now = time.time()
         async with self.db.write() as s:
+            q = select(TaskRow).where(TaskRow.status == Status.PENDING.value)
+            if models is not None:
+                q = q.where(TaskRow.engine_model.in_([*models, ""]))
             q = (
-                select(TaskRow)
-                .where(TaskRow.status == Status.PENDING.value)
-                .order_by(TaskRow.priority.desc(), TaskRow.created_at)
+                q.order_by(TaskRow.priority.desc(), TaskRow.created_at)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )

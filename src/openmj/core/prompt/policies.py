@@ -34,11 +34,11 @@ _EVOLINK = Options(
 )
 
 
-def evolink_prompt(text: str) -> tuple[ParsedPrompt, str | None]:
+def evolink_prompt(text: str, version: str = "7") -> tuple[ParsedPrompt, str | None]:
     """EvoLink ``mj-v7``: parse ``text`` as a V7 prompt under EvoLink's system protection.
 
     * ``--v``/``--version`` (any value, even an invalid or missing one) are removed: the model is
-      always 7.
+      the one the EvoLink model name says (``version``: "7" for mj-v7, "8.1" for mj-v8.1 …).
     * ``--niji`` (any form) is refused: ``PromptError`` "Invalid parameter: `--niji` is not
       supported" (code ``E_UNSUPPORTED``).
     * ``--fast``/``--turbo``/``--draft``/``--relax`` are removed; the first one is returned as the
@@ -48,7 +48,7 @@ def evolink_prompt(text: str) -> tuple[ParsedPrompt, str | None]:
       valid with or without text, links must end in .png/.gif/.webp/.jpg/.jpeg.
     * Length limit 8192 characters (EvoLink's mj-v7 page) instead of MJ's 6000.
     """
-    parsed, dropped = parse_with(text, "7", _EVOLINK)
+    parsed, dropped = parse_with(text, version, _EVOLINK)
     speed = None
     for occ in dropped:
         if occ.key in ("speed", "draft"):

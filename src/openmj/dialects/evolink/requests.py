@@ -7,7 +7,7 @@ how its fields become the core's parameters. Nothing here decides a rule; the co
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,10 @@ from openmj.dialects.common import invalid, parse_model, prompt_error
 DIALECT = "evolink"
 MAX_BATCH = 50
 ACTION_SPEEDS = ("fast", "turbo")
+#: the V7 models EvoLink also sells as mj-v8.1-… and mj-v8.2-… (api-dialects.md §1.3)
+V8_ACTIONS = ("", "variation", "remix", "retexture", "upload-paint", "edit", "remove-bg")
+V82_MAX_PROMPT = 2048
+V82_EDIT_MAX_PROMPT = 8100
 
 
 class ModelParams(BaseModel):
@@ -56,7 +60,8 @@ class SourceParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     task_id: str = Field(min_length=1, max_length=128)
-    image_number: int = Field(default=0, ge=0, le=3, strict=True)
+    # 0–3 of a grid; mj-v8.2 also 0–23 of a draft's 24 sketches (each model's limit: `Model.max_index`)
+    image_number: int = Field(default=0, ge=0, le=23, strict=True)
     speed: Literal["fast", "turbo"] | None = None
 
 
@@ -114,6 +119,10 @@ class Model:
     options: Callable[[Any], dict[str, Any]] = lambda p: {}
     #: "text" (a prompt), "source" (a finished task: task_id, image_number), "upload" (image_urls)
     input: Literal["text", "source", "upload"] = "source"
+    version: str = "7"  # the Midjourney version it runs (routing: core/routing.py)
+    speeds: tuple[str, ...] = ACTION_SPEEDS  # model_params.speed of an action model
+    max_index: int = 3  # the highest image_number
+    max_prompt: int = EVOLINK_MAX_LENGTH
 
 
 def _canvas(p: Any) -> dict[str, Any]:
@@ -145,22 +154,44 @@ MODELS: dict[str, Model] = {
 }
 
 
-def _parsed_prompt(text: str, *, required: bool) -> dict[str, Any] | None:
+def _series(version: str, base: dict[str, Model], **changes: Any) -> dict[str, Model]:
+    """The V7 models of `base` renamed for another version (mj-v8.1-remix …), same fields."""
+    out = {}
+    for name, model in base.items():
+        suffix = name.removeprefix("mj-v7")
+        out[f"mj-v{version}{suffix}"] = replace(model, version=version, **changes)
+    return out
+
+
+_V8_BASE = {k: MODELS[k] for k in MODELS if k.removeprefix("mj-v7").lstrip("-") in V8_ACTIONS}
+# EvoLink's V8.1 page: generation at draft|fast (turbo accepted), actions at fast only; prompts up
+# to 8192 characters; no pan, zoom, upscale, enhance or inpaint models
+MODELS |= _series("8.1", _V8_BASE, speeds=("fast",))
+# V8.2: prompts up to 2048 characters (8100 for edit, remix, retexture); image_number 0–23 so a
+# draft's 24 sketches can be picked
+MODELS |= _series("8.2", _V8_BASE, max_index=23, max_prompt=V82_MAX_PROMPT)
+for _name in ("mj-v8.2-edit", "mj-v8.2-remix", "mj-v8.2-retexture"):
+    MODELS[_name] = replace(MODELS[_name], max_prompt=V82_EDIT_MAX_PROMPT)
+
+
+def _parsed_prompt(
+    text: str, *, required: bool, version: str = "7", max_length: int = EVOLINK_MAX_LENGTH
+) -> dict[str, Any] | None:
     if not text.strip():
         if required:
             raise TaskError(
                 ErrorCode.INVALID_PROMPT, "prompt is required and cannot be empty", 400, param="prompt"
             )
         return None
-    if len(text) > EVOLINK_MAX_LENGTH:
+    if len(text) > max_length:
         raise TaskError(
             ErrorCode.INVALID_PROMPT,
-            f"prompt is too long: {len(text)} characters, the maximum is {EVOLINK_MAX_LENGTH}",
+            f"prompt is too long: {len(text)} characters, the maximum is {max_length}",
             400,
             param="prompt",
         )
     try:
-        parsed, _stripped_speed = evolink_prompt(text)  # the speed is model_params.speed's to set
+        parsed, _stripped_speed = evolink_prompt(text, version)  # model_params.speed sets the speed
     except PromptError as exc:
         raise prompt_error(exc) from exc
     return parsed.to_dict()
@@ -178,25 +209,38 @@ def build(body: CreateBody) -> TaskRequest:
     if model is None:
         raise invalid(f"Unsupported model '{body.model}'; available: {', '.join(sorted(MODELS))}", "model")
     raw = body.model_params.model_dump(exclude_none=True)
-    if model.operation is not Operation.IMAGINE and raw.get("speed") not in (None, *ACTION_SPEEDS):
+    if model.operation is not Operation.IMAGINE and raw.get("speed") not in (None, *model.speeds):
         raise invalid(
             f"model_params.speed '{raw['speed']}' is not available for {body.model}; "
-            f"use one of: {', '.join(ACTION_SPEEDS)}",
+            f"use one of: {', '.join(model.speeds)}",
             "model_params.speed",
         )
     params = parse_model(model.params, raw)
+    if getattr(params, "image_number", 0) > model.max_index:
+        raise invalid(
+            f"Invalid parameter 'image_number': must be between 0 and {model.max_index} for {body.model}",
+            "image_number",
+        )
     req = TaskRequest(
         operation=model.operation,
         model=body.model,
         dialect=DIALECT,
         speed=Speed(getattr(params, "speed", None) or "fast"),
         params=model.options(params),
+        prompt_version=model.version,
     )
+    if body.quality is not None:
+        req.params["quality"] = body.quality  # the core decides where it is allowed
     if model.input == "source":
         req.parent_id, req.parent_index = params.task_id, params.image_number  # type: ignore[attr-defined]
     elif model.input == "upload":
         req.params["image_url"] = _one_image(body)
     if model.prompt != "none":
         req.prompt = body.prompt or ""
-        req.parsed = _parsed_prompt(req.prompt, required=model.prompt == "required")
+        req.parsed = _parsed_prompt(
+            req.prompt,
+            required=model.prompt == "required",
+            version=model.version,
+            max_length=model.max_prompt,
+        )
     return req

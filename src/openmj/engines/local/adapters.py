@@ -101,6 +101,17 @@ def adapter_kwargs(pipes: Pipelines, refs: RefsSpec, extra: dict[str, Any]) -> d
     }
 
 
+def reference_images(extra: dict[str, Any]) -> list[Image.Image]:
+    """A natively conditioned family's reference list (FLUX.2 klein takes several): the image
+    prompts, then the style references, then the omni reference, as RGB. Their weights (--iw,
+    --sw, --ow) have no counterpart in such a pipeline; docs/models.md says so."""
+    images = [*(extra.get("image_prompts") or extra.get("blend") or [])]
+    images += [img for img, _w in extra.get("sref") or []]
+    if extra.get("oref") is not None:
+        images.append(extra["oref"])
+    return [im.convert("RGB") for im in images]
+
+
 def blended(images: list[Image.Image], size: tuple[int, int]) -> Image.Image:
     """Several image prompts without an adapter: their average, as the img2img start."""
     frames = [im.convert("RGB").resize(size, Image.Resampling.LANCZOS) for im in images]

@@ -12,7 +12,7 @@ from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
 from openmj.core.spec import OptionsSpec
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local.generate import generators, step_callback
+from openmj.engines.local.generate import generators, prompt_kwargs, step_callback
 from openmj.engines.local.pipelines import Pipelines
 from openmj.engines.local.redraw import RESAMPLE, img2img, inpaint_call, vae_tiling
 from openmj.media.masks import rasterize
@@ -52,7 +52,8 @@ def _canvas(pipes: Pipelines, image: Image.Image, opts: OptionsSpec, mask_image:
     """Place the image on the (scaled) canvas; the repaint mask is outside it plus the user's mask."""
     cw, ch = opts["canvas"]["width"], opts["canvas"]["height"]
     f = fit_budget(cw, ch, pipes.profile.native_size)
-    W, H = _snap(cw * f), _snap(ch * f)
+    m = pipes.profile.size_multiple
+    W, H = _snap(cw * f, m), _snap(ch * f, m)
     sx, sy = W / cw, H / ch
     pos = opts["img_pos"]
     x, y = int(round(pos["x"] * sx)), int(round(pos["y"] * sy))
@@ -94,9 +95,9 @@ def edit(pipes: Pipelines, job: EngineJob, control: JobControl, plan: Generation
     return EngineResult(images=images, seeds=list(plan.seeds))
 
 
-def fit_image(image: Image.Image, native: int) -> Image.Image:
+def fit_image(image: Image.Image, native: int, multiple: int = 8) -> Image.Image:
     f = fit_budget(image.width, image.height, native)
-    size = (_snap(image.width * f), _snap(image.height * f))
+    size = (_snap(image.width * f, multiple), _snap(image.height * f, multiple))
     return image.convert("RGB").resize(size, RESAMPLE) if size != image.size else image.convert("RGB")
 
 
@@ -107,7 +108,7 @@ def edges(image: Image.Image) -> Image.Image:
 
 
 def retexture(pipes: Pipelines, job: EngineJob, control: JobControl, plan: GenerationPlan) -> EngineResult:
-    src = fit_image(job.images["upload"], pipes.profile.native_size)
+    src = fit_image(job.images["upload"], pipes.profile.native_size, pipes.profile.size_multiple)
     pipe = pipes.controlnet_pipeline()
     if pipe is None:
         return EngineResult(
@@ -118,8 +119,7 @@ def retexture(pipes: Pipelines, job: EngineJob, control: JobControl, plan: Gener
     steps = A.img2img_steps(plan.steps, strength)
     with vae_tiling(pipe, *src.size), torch.inference_mode():
         out = pipe(
-            prompt=plan.prompts,
-            negative_prompt=[plan.negative_prompt] * len(plan.seeds) if plan.negative_prompt else None,
+            **prompt_kwargs(pipes.family, plan, len(plan.seeds)),
             image=src,
             control_image=edges(src),
             strength=strength,

@@ -39,10 +39,24 @@ SUPPORTED = IMAGE | VIDEO
 
 class LocalEngine:
     def __init__(
-        self, preset: Preset, models_dir: Path, device: str | None = None, video: VideoPreset | None = None
+        self,
+        preset: Preset,
+        models_dir: Path,
+        device: str | None = None,
+        video: VideoPreset | None = None,
+        *,
+        cpu_offload: bool = False,
+        compile: bool = False,
+        lock: threading.Lock | None = None,
     ) -> None:
-        self.pipelines = Pipelines(preset, models_dir, device, video)
-        self._lock = threading.Lock()
+        self.pipelines = Pipelines(
+            preset, models_dir, device, video, cpu_offload=cpu_offload, compile=compile
+        )
+        self._lock = lock or threading.Lock()
+
+    @property
+    def model_names(self) -> list[str]:
+        return [self.preset.name]
 
     @property
     def profile(self) -> ModelProfile:
@@ -68,3 +82,36 @@ class LocalEngine:
         with self._lock:
             control.check()  # it may have been cancelled while waiting for the device
             return run_operation(self.pipelines, job, control)
+
+
+class LocalEngines:
+    """Several loaded models in one worker (`--model A --model B`): each task runs on the model
+    the service routed it to (`task.engine_model`, core/routing.py). They share one lock, so one
+    job at a time runs on the device; the first is the main model (and carries the video model)."""
+
+    def __init__(self, engines: list[LocalEngine]) -> None:
+        if not engines:
+            raise ValueError("at least one model")
+        self.engines = {e.preset.name: e for e in engines}
+        self.main = engines[0]
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self.main.profile
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.engines)
+
+    def load(self) -> None:
+        for engine in self.engines.values():
+            engine.load()
+
+    def engine_for(self, task_model: str) -> LocalEngine:
+        return self.engines.get(task_model) or self.main
+
+    def supports(self, operation: Operation) -> bool:
+        return self.main.supports(operation)
+
+    def run(self, job: EngineJob, control: JobControl) -> EngineResult:
+        return self.engine_for(job.task.engine_model).run(job, control)

@@ -9,8 +9,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from openmj.core.families import family as family_traits
 from openmj.core.mapping import GenerationPlan
 from openmj.engines.base import JobControl
+
+TRANSFORMER_FAMILIES = frozenset({"flux2-klein", "z-image", "flux1"})
 
 
 def generators(seeds: list[int]) -> list[torch.Generator]:
@@ -71,12 +74,31 @@ def chaos_embeddings(pipe: Any, plan: GenerationPlan, device: str) -> dict[str, 
     return out
 
 
+def prompt_kwargs(family: str, plan: GenerationPlan, n: int) -> dict[str, Any]:
+    """The prompts of `n` images and the negative terms the way the family takes them."""
+    prompts = plan.prompts if len(plan.prompts) == n else [plan.prompts[0]] * n
+    kw: dict[str, Any] = {"prompt": prompts[:n]}
+    traits = family_traits(family)
+    if plan.negative_prompt and traits.negative != "none":
+        kw["negative_prompt"] = [plan.negative_prompt] * n
+        if traits.negative == "true_cfg":  # FLUX.1: a negative pass only when there are terms
+            kw["true_cfg_scale"] = traits.true_cfg_scale
+    return kw
+
+
+def size_kwargs(family: str, width: int, height: int) -> dict[str, Any]:
+    """The transformer pipelines' image-to-image and inpaint calls default to their native size
+    unless told the image's own; SD's follow the image."""
+    return {"width": width, "height": height} if family in TRANSFORMER_FAMILIES else {}
+
+
 def run_plan(
     pipe: Any,
     plan: GenerationPlan,
     control: JobControl,
     device: str,
     *,
+    family: str = "sd15",
     progress_start: float = 0.0,
     progress_span: float = 1.0,
     **extra: Any,
@@ -95,12 +117,7 @@ def run_plan(
         ),
     }
     embeds = chaos_embeddings(pipe, plan, device)
-    if embeds:
-        kwargs |= embeds
-    else:
-        kwargs["prompt"] = plan.prompts if len(plan.prompts) == n else [plan.prompts[0]] * n
-        if plan.negative_prompt:
-            kwargs["negative_prompt"] = [plan.negative_prompt] * n
+    kwargs |= embeds or prompt_kwargs(family, plan, n)
     kwargs |= extra
     with seamless(pipe, plan.tile), torch.inference_mode():
         images = pipe(**kwargs).images

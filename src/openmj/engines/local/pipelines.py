@@ -12,13 +12,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from openmj.core.families import family as family_traits
 from openmj.engines.base import EngineLoadError, ModelProfile
 from openmj.engines.local.presets import PRESETS, Preset, VideoPreset
-from openmj.engines.local.tiny import ensure_tiny
+from openmj.engines.local.tiny import build_tiny_segmenter, ensure_tiny
 
 log = logging.getLogger("openmj.engine")
 
 OFFLINE_HINT = "For an offline trial use `--model tiny` (random weights, built locally)."
+
+#: the diffusers classes of each transformer family: text-to-image, image-to-image, inpaint.
+#: FLUX.2 klein has no image-to-image class: its inpaint pipeline with an all-white mask is one.
+FAMILY_PIPELINES: dict[str, tuple[str, str, str]] = {
+    "flux2-klein": ("Flux2KleinPipeline", "Flux2KleinInpaintPipeline", "Flux2KleinInpaintPipeline"),
+    "z-image": ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline"),
+    "flux1": ("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"),
+}
+#: a hub id's pipeline class → the family it belongs to (`--model` given a hub id or a folder)
+CLASS_FAMILIES = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"} | {
+    classes[0]: name for name, classes in FAMILY_PIPELINES.items()
+}
 
 
 class Pipelines:
@@ -27,9 +40,18 @@ class Pipelines:
     modules (actions, editing, references) take this object; only it touches the loaders."""
 
     def __init__(
-        self, preset: Preset, models_dir: Path, device: str | None = None, video: VideoPreset | None = None
+        self,
+        preset: Preset,
+        models_dir: Path,
+        device: str | None = None,
+        video: VideoPreset | None = None,
+        *,
+        cpu_offload: bool = False,
+        compile: bool = False,
     ) -> None:
         self.preset = preset
+        self.cpu_offload = cpu_offload
+        self.compile = compile
         self.video_preset = video
         self._video: Any = None
         self.models_dir = models_dir
@@ -49,7 +71,12 @@ class Pipelines:
             guidance=preset.guidance,
             licence=preset.licence,
             has_ip_adapter=preset.ip_adapter is not None,
+            size_multiple=family_traits(preset.family).size_multiple,
         )
+
+    @property
+    def family(self) -> str:
+        return self.preset.family
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -64,7 +91,7 @@ class Pipelines:
         import torch
 
         self.device = self._pick_device(torch)
-        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        self.dtype = self._dtype(torch)
         if self.device == "cpu":
             torch.set_num_threads(max(1, os.cpu_count() or 1))
         source = self._source()
@@ -79,9 +106,30 @@ class Pipelines:
             ) from exc
         log.info("model %s loaded from %s on %s", self.preset.name, source, self.device)
 
+    def _dtype(self, torch: Any) -> Any:
+        """bf16 on CUDA for the transformer families (their activations overflow fp16), fp16 for
+        SD's UNets, fp32 on CPU."""
+        if not self.device.startswith("cuda"):
+            return torch.float32
+        return torch.bfloat16 if self.family in FAMILY_PIPELINES else torch.float16
+
     def _adopt_family(self, family: str, native_size: int) -> None:
+        multiple = family_traits(family).size_multiple
         self.preset = replace(self.preset, family=family, native_size=native_size)
-        self.profile = replace(self.profile, family=family, native_size=native_size)
+        if family in FAMILY_PIPELINES:  # SD's helpers and samplers do not apply to a transformer
+            self.preset = replace(self.preset, scheduler="native", ip_adapter=None, controlnet=None)
+        self.profile = replace(self.profile, family=family, native_size=native_size, size_multiple=multiple)
+
+    def adopt(self, pipe: Any) -> None:
+        """Install an already built pipeline as the loaded model (what `load` does after
+        `from_pretrained`): the scheduler, no progress bar, the device (or CPU offload), compile.
+        bench/gpu.py builds full-size random-weight pipelines in memory and times them this way."""
+        import torch
+
+        if self.dtype is None:
+            self.device = self._pick_device(torch)
+            self.dtype = self._dtype(torch)
+        self.pipe = self._place(pipe)
 
     def _pick_device(self, torch: Any) -> str:
         if self.requested_device:
@@ -92,13 +140,21 @@ class Pipelines:
 
     def _source(self) -> str:
         if self.preset.source == "tiny":
+            if self.family in FAMILY_PIPELINES:
+                from openmj.engines.local.tiny_families import ensure_tiny_family
+
+                return str(ensure_tiny_family(self.models_dir, self.preset.name))
             return str(ensure_tiny(self.models_dir))
         return self.preset.source
 
     def _load_pipeline(self, source: str) -> Any:
+        import diffusers
         from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
 
         kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if self.family in FAMILY_PIPELINES:
+            cls = getattr(diffusers, FAMILY_PIPELINES[self.family][0])
+            return self._place(cls.from_pretrained(source, **kwargs))
         if self.preset.name in PRESETS or Path(source).exists():
             cls = StableDiffusionXLPipeline if self.preset.family == "sdxl" else StableDiffusionPipeline
             if cls is StableDiffusionPipeline:
@@ -106,19 +162,36 @@ class Pipelines:
             pipe = cls.from_pretrained(source, **kwargs)
         else:  # a hub id: its model_index.json says which family it is
             pipe = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
-            if isinstance(pipe, StableDiffusionXLPipeline) and self.preset.family != "sdxl":
-                self._adopt_family("sdxl", 1024)
-            elif not isinstance(pipe, StableDiffusionPipeline | StableDiffusionXLPipeline):
-                raise ValueError(f"{type(pipe).__name__} is not supported (SD 1.x/2.x and SDXL are)")
+            found = CLASS_FAMILIES.get(type(pipe).__name__)
+            if found is None:
+                supported = ", ".join(CLASS_FAMILIES)
+                raise ValueError(f"{type(pipe).__name__} is not supported (these are: {supported})")
+            if found != self.preset.family:
+                self._adopt_family(found, 512 if found == "sd15" else 1024)
+            if found in FAMILY_PIPELINES:
+                return self._place(pipe)
         if self.preset.lora:
             lora_kwargs = (
                 {"weight_name": self.preset.lora_weight_name} if self.preset.lora_weight_name else {}
             )
             pipe.load_lora_weights(self.preset.lora, **lora_kwargs)
             pipe.fuse_lora()
-        pipe.scheduler = self._scheduler(pipe.scheduler.config)
+        return self._place(pipe)
+
+    def _place(self, pipe: Any) -> Any:
+        """The sampler the preset names, no progress bar, on the device (or offloaded), compiled."""
+        if self.preset.scheduler != "native":
+            pipe.scheduler = self._scheduler(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
-        return pipe.to(self.device)
+        if self.cpu_offload and self.device.startswith("cuda"):
+            # a GPU too small for the whole model: each component moves in only while it runs
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe = pipe.to(self.device)
+        if self.compile:
+            denoiser = getattr(pipe, "transformer", None) or pipe.unet
+            denoiser.compile()  # torch.compile in place; the first job pays the compile time
+        return pipe
 
     def _scheduler(self, config: Any) -> Any:
         from diffusers import EulerDiscreteScheduler, LCMScheduler
@@ -139,9 +212,15 @@ class Pipelines:
         if kind == "txt2img":
             return self.pipe
         if kind not in self._variants:
+            import diffusers
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
-            factory = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[kind]
+            factory: Any
+            if self.family in FAMILY_PIPELINES:
+                _, img2img, inpaint = FAMILY_PIPELINES[self.family]
+                factory = getattr(diffusers, {"img2img": img2img, "inpaint": inpaint}[kind])
+            else:
+                factory = {"img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[kind]
             self._variants[kind] = factory.from_pipe(self.pipe)
             self._variants[kind].set_progress_bar_config(disable=True)
         return self._variants[kind]
@@ -209,5 +288,7 @@ class Pipelines:
             if ref is None:
                 raise EngineLoadError(f"The model '{self.preset.name}' has no segmentation model configured")
             path = self._helper_path(ref, "segmenter/model.onnx")
+            if ref == "tiny" and not Path(path).exists():  # a tiny twin's folder: build the helper too
+                build_tiny_segmenter(Path(path))
             self._segmenter = Segmenter.load(path, prefer_cuda=self.device.startswith("cuda"))
         return self._segmenter

@@ -14,7 +14,7 @@ from pathlib import Path
 class Preset:
     name: str
     source: str  # hub id or local folder; "tiny" = built offline into the data dir
-    family: str  # "sd15" | "sdxl"
+    family: str  # "sd15" | "sdxl" | "flux2-klein" | "z-image" | "flux1" (core/families.py)
     steps: int
     guidance: float
     native_size: int
@@ -32,6 +32,8 @@ class Preset:
     controlnet: str | None = None
     description: str = ""
     video: str | None = None  # the video preset served next to it unless --video-model says otherwise
+    pipeline: str = "StableDiffusionPipeline"  # the diffusers class the weights load with
+    vram_gb: float = 0.0  # GPU memory the preset needs in its CUDA dtype, without offload (about)
 
 
 PRESETS: dict[str, Preset] = {
@@ -69,6 +71,52 @@ PRESETS: dict[str, Preset] = {
         ip_adapter_weight_name="ip-adapter_sdxl.safetensors",
         controlnet="diffusers/controlnet-canny-sdxl-1.0",
         description="SDXL-Lightning 4-step, 1024 px: the GPU preset",
+        pipeline="StableDiffusionXLPipeline",
+        vram_gb=9,
+    ),
+    # FLUX.2 [klein] 4B: distilled to 4 steps, a Qwen3 text encoder, and reference images taken
+    # natively (multi-reference editing), which --sref, --oref and image prompts use. Apache-2.0.
+    "flux2-klein-4b": Preset(
+        name="flux2-klein-4b",
+        source="black-forest-labs/FLUX.2-klein-4B",
+        family="flux2-klein",
+        steps=4,
+        guidance=1.0,  # step-distilled: the pipeline ignores guidance; --no has no effect
+        native_size=1024,
+        scheduler="native",
+        licence="Apache-2.0: commercial use allowed",
+        pipeline="Flux2KleinPipeline",
+        vram_gb=13,
+        description="FLUX.2 [klein] 4B, 4 steps, 1024 px, native reference images: the best GPU quality",
+    ),
+    # Z-Image-Turbo (Tongyi-MAI, 6B): 8 steps at guidance 0, strong photorealism and text. Apache-2.0.
+    "z-image-turbo": Preset(
+        name="z-image-turbo",
+        source="Tongyi-MAI/Z-Image-Turbo",
+        family="z-image",
+        steps=8,
+        guidance=0.0,  # Turbo is distilled for guidance 0 (no negative branch)
+        native_size=1024,
+        scheduler="native",
+        licence="Apache-2.0: commercial use allowed",
+        pipeline="ZImagePipeline",
+        vram_gb=16,
+        description="Z-Image-Turbo 6B, 8 steps, 1024 px; no reference images (--sref/--oref refused)",
+    ),
+    # FLUX.1 [schnell] (12B): 1–4 steps, guidance-distilled. Apache-2.0 (its Fill and Redux
+    # companions are FLUX.1 [dev] models under a non-commercial licence, so they are not used).
+    "flux1-schnell": Preset(
+        name="flux1-schnell",
+        source="black-forest-labs/FLUX.1-schnell",
+        family="flux1",
+        steps=4,
+        guidance=0.0,
+        native_size=1024,
+        scheduler="native",
+        licence="Apache-2.0: commercial use allowed",
+        pipeline="FluxPipeline",
+        vram_gb=34,
+        description="FLUX.1 [schnell] 12B, 4 steps, 1024 px; no reference images (--sref/--oref refused)",
     ),
     # Random weights, real pipeline classes, built offline: tests and offline trials.
     "tiny": Preset(
@@ -88,6 +136,31 @@ PRESETS: dict[str, Preset] = {
         video="tiny-video",
     ),
 }
+
+
+def _tiny_twin(real: str, name: str) -> Preset:
+    """A random-weight twin of a real preset: the same pipeline and component classes and folder
+    layout (engines/local/tiny_families.py), built offline, at a quarter of the side."""
+    base = PRESETS[real]
+    return replace(
+        base,
+        name=name,
+        source="tiny",
+        steps=2,
+        native_size=256,
+        licence="random weights (no licence needed)",
+        segmenter="tiny",
+        vram_gb=0,
+        description=f"tiny random-weight twin of {real} ({base.pipeline}): meaningless pictures, real code",
+    )
+
+
+TINY_TWINS = {
+    "tiny-flux2-klein": "flux2-klein-4b",
+    "tiny-z-image": "z-image-turbo",
+    "tiny-flux1-schnell": "flux1-schnell",
+}
+PRESETS |= {name: _tiny_twin(real, name) for name, real in TINY_TWINS.items()}
 DEFAULT_PRESET = "sd15-lcm"
 
 
@@ -189,6 +262,9 @@ def resolve_preset(model: str) -> Preset:
 def _guess_family(path: Path) -> Preset:
     index = path / "model_index.json"
     text = index.read_text() if index.exists() else ""
+    for preset in PRESETS.values():  # a transformer family's folder: its real preset's settings
+        if preset.family not in ("sd15", "sdxl") and f'"{preset.pipeline}"' in text:
+            return replace(preset, licence="local model", segmenter=PRESETS["sd15-lcm"].segmenter)
     if "StableDiffusionXL" in text:
         return replace(
             PRESETS["sdxl-lightning"],

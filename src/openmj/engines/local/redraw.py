@@ -14,12 +14,23 @@ from PIL import Image, ImageFilter
 from openmj.core import actions as A
 from openmj.core.mapping import GenerationPlan
 from openmj.engines.base import EngineJob, EngineResult, JobControl
-from openmj.engines.local.generate import generators, seamless, step_callback
+from openmj.engines.local.generate import (
+    TRANSFORMER_FAMILIES,
+    generators,
+    prompt_kwargs,
+    seamless,
+    size_kwargs,
+    step_callback,
+)
 from openmj.engines.local.pipelines import Pipelines
 
 RESAMPLE = Image.Resampling.LANCZOS  # every resize of a source image uses this (tests rely on it)
 VAE_TILING_PIXELS = 1536 * 1536  # decode bigger images in tiles, or the VAE needs many GB
 UPSCALE_MAX_DIFFUSION_SIDE_FACTOR = 4  # diffuse at most 4× the model's native side; Lanczos beyond
+# a transformer's attention grows with the square of the pixel count: at most 2× its native side
+UPSCALE_MAX_DIFFUSION_SIDE_FACTOR_TRANSFORMER = 2
+#: families whose image-to-image runs through their inpaint pipeline with an all-white mask
+IMG2IMG_BY_INPAINT = frozenset({"flux2-klein"})
 
 
 @contextlib.contextmanager
@@ -34,14 +45,6 @@ def vae_tiling(pipe: Any, width: int, height: int) -> Iterator[None]:
             pipe.vae.disable_tiling()
 
 
-def _prompt_kwargs(plan: GenerationPlan, n: int) -> dict[str, Any]:
-    prompts = plan.prompts if len(plan.prompts) == n else [plan.prompts[0]] * n
-    kw: dict[str, Any] = {"prompt": prompts[:n]}
-    if plan.negative_prompt:
-        kw["negative_prompt"] = [plan.negative_prompt] * n
-    return kw
-
-
 def img2img(
     pipes: Pipelines,
     plan: GenerationPlan,
@@ -53,6 +56,9 @@ def img2img(
     pipe = pipes.variant("img2img")
     steps = A.img2img_steps(plan.steps, strength)
     run_steps = max(1, int(steps * strength))
+    extra = size_kwargs(pipes.family, image.width, image.height)
+    if pipes.family in IMG2IMG_BY_INPAINT:
+        extra["mask_image"] = Image.new("L", image.size, 255)
     with vae_tiling(pipe, image.width, image.height), seamless(pipe, plan.tile), torch.inference_mode():
         out = pipe(
             image=image.convert("RGB"),
@@ -62,7 +68,8 @@ def img2img(
             generator=generators(plan.seeds[:n]),
             num_images_per_prompt=1,
             callback_on_step_end=step_callback(control, run_steps, None),
-            **_prompt_kwargs(plan, n),
+            **prompt_kwargs(pipes.family, plan, n),
+            **extra,
         ).images
     control.check()
     return [im.convert("RGB") for im in out]
@@ -105,7 +112,7 @@ def inpaint_call(
             generator=generators(plan.seeds),
             num_images_per_prompt=1,
             callback_on_step_end=step_callback(control, plan.steps, None),
-            **_prompt_kwargs(plan, len(plan.seeds)),
+            **prompt_kwargs(pipes.family, plan, len(plan.seeds)),
         ).images
     control.check()
     return [paste_back(im, base, mask) for im in out]
@@ -141,9 +148,14 @@ def upscale(pipes: Pipelines, job: EngineJob, control: JobControl, plan: Generat
     if factor == 1:  # midjourney-proxy U1–U4: separate the image from the grid, no compute
         return EngineResult(images=[src], seeds=[seed])
     final = A.upscale_size(src.width, src.height, factor)
-    max_side = pipes.profile.native_size * UPSCALE_MAX_DIFFUSION_SIDE_FACTOR
-    shrink = min(1.0, max_side / max(final))
-    diffuse = (int(final[0] * shrink) // 8 * 8, int(final[1] * shrink) // 8 * 8)
+    factor_cap = (
+        UPSCALE_MAX_DIFFUSION_SIDE_FACTOR_TRANSFORMER
+        if pipes.family in TRANSFORMER_FAMILIES
+        else UPSCALE_MAX_DIFFUSION_SIDE_FACTOR
+    )
+    shrink = min(1.0, pipes.profile.native_size * factor_cap / max(final))
+    m = pipes.profile.size_multiple
+    diffuse = (int(final[0] * shrink) // m * m, int(final[1] * shrink) // m * m)
     strength = A.UPSCALE_CREATIVE_STRENGTH if opts["mode"] == "creative" else A.UPSCALE_SUBTLE_STRENGTH
     one = replace(plan, seeds=plan.seeds[:1])
     out = img2img(pipes, one, src.resize(diffuse, RESAMPLE), strength, control, 1)[0]

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from PIL import Image
 
 from openmj.core import references as R
-from openmj.core.mapping import GenerationPlan, plan_generation
+from openmj.core.families import family as family_traits
+from openmj.core.mapping import GenerationPlan
 from openmj.core.tasks import Operation, Task
 from openmj.engines.base import EngineJob, EngineResult, JobControl
+from openmj.engines.base import plan_for as engine_plan
 from openmj.engines.local import adapters, editing, redraw, video
 from openmj.engines.local.generate import run_plan
 from openmj.engines.local.pipelines import Pipelines
@@ -18,34 +20,23 @@ from openmj.media.watermark import watermark
 Runner = Callable[[Pipelines, EngineJob, JobControl], EngineResult]
 
 
-def plan_for(pipes: Pipelines, task: Task, *, n_images: int = 4) -> GenerationPlan:
-    prompt = task.spec.get("prompt", {})
-    params = dict(prompt.get("params", {}))
-    if task.operation not in (Operation.IMAGINE, Operation.REROLL):
-        params.pop("draft", None)  # actions re-render at full quality (Midjourney: Vary/Enhance of a draft)
-    return plan_generation(
-        text=prompt.get("text", ""),
-        params=params,
-        segments=prompt.get("segments"),
-        seed=task.seed,
-        speed=task.speed,
-        native_side=pipes.profile.native_size,
-        size_multiple=pipes.profile.size_multiple,
-        steps=pipes.profile.steps,
-        guidance=pipes.profile.guidance,
-        n_images=n_images,
-    )
+def plan_for(pipes: Pipelines, task: Task, *, n_images: int | None = None) -> GenerationPlan:
+    return engine_plan(pipes.profile, task, n_images=n_images)
 
 
 def imagine(pipes: Pipelines, job: EngineJob, control: JobControl) -> EngineResult:
     """Text (and image prompts, --sref, --oref) to a grid; also Reroll and Blend."""
     plan = plan_for(pipes, job.task)
+    family = pipes.family
     if not adapters.has_references(job.extra):
-        images = run_plan(pipes.variant("txt2img"), plan, control, pipes.device)
+        images = run_plan(pipes.variant("txt2img"), plan, control, pipes.device, family=family)
+    elif family_traits(family).references == "native":
+        refs = adapters.reference_images(job.extra)
+        images = run_plan(pipes.pipe, plan, control, pipes.device, family=family, image=refs)
     elif pipes.preset.ip_adapter is not None:
         with adapters.adapter(pipes):
             kwargs = adapters.adapter_kwargs(pipes, job.task.spec.get("refs", {}), job.extra)
-            images = run_plan(pipes.pipe, plan, control, pipes.device, **kwargs)
+            images = run_plan(pipes.pipe, plan, control, pipes.device, family=family, **kwargs)
     else:  # no adapter: the image prompts (blended) are the img2img start; --iw sets how much they count
         sources: list[Image.Image] = job.extra.get("image_prompts") or job.extra.get("blend") or []
         start = adapters.blended(sources, (plan.width, plan.height))
