@@ -63,3 +63,29 @@ def test_models_lists_the_presets_and_what_is_served(
     assert "Apache-2.0" in text and "OpenRAIL" in text and "video_extend" in text
     assert serves in text.split("This deployment serves: ")[1]
     assert text.strip().endswith("NO-TORCH")
+
+
+def test_models_shows_the_version_map_and_refuses_one_to_a_model_not_served() -> None:
+    text = models("--model", "tiny-flux2-klein", "--model", "tiny-z-image", "--version-map", "6=tiny-z-image")
+    routes = text.split("Version map: ")[1]
+    assert "6 → tiny-z-image" in routes and "niji → tiny-z-image" in routes
+    assert "default → tiny-flux2-klein" in routes
+    assert "no --sref/--oref" in text and "no --tile" in text  # what Z-Image / FLUX.1 cannot do
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENMJ_")}
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openmj.cli",
+            "models",
+            "--model",
+            "tiny",
+            "--version-map",
+            "niji=flux1-schnell",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean,
+    )
+    assert bad.returncode == 2
+    assert "'niji' to 'flux1-schnell', which is not served" in bad.stderr
