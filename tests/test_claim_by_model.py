@@ -4,7 +4,6 @@ model wait for their own worker, older tasks without a model go to anyone, prior
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from openmj.accounts import create_key
@@ -29,7 +28,7 @@ def test_workers_claim_only_their_models(tmp_path: Path) -> None:
         db = Database(url)
         repo = Repository(db)
         key = (await create_key(repo, credits=100)).key
-        now = time.time()
+        now = 1_700_000_000.0  # fixed ages: only their order matters
         klein, zimage, legacy = (
             _task(key.id, "flux2-klein-4b", now),
             _task(key.id, "z-image-turbo", now + 1),
