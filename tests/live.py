@@ -67,6 +67,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "port": free_port(),
         "model": "tiny",
         "video_model": "none",  # video servers opt in (tests/test_video.py): it changes the buttons
+        # translation and Describe opt in too (tests/test_words.py): loading them costs every server
+        "translation_model": "none",
+        "caption_model": "none",
         "secret_key": TEST_SECRET,
         "allow_private_network": True,
         "heartbeat_seconds": 0.2,
@@ -81,9 +84,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 class LiveServer:
     """create_app() served by uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, settings: Settings, engine: Any) -> None:
+    def __init__(self, settings: Settings, engine: Any, translator: Any = None) -> None:
         self.settings = settings
-        self.app = create_app(settings, engine)
+        self.app = create_app(settings, engine, translator)
         self.url = settings.resolved_public_url
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on")
@@ -149,6 +152,7 @@ class ServerProcess:
             "OPENMJ_HEARTBEAT_SECONDS": "0.2",
             "OPENMJ_REAPER_SECONDS": "0.5",
             "HF_HUB_OFFLINE": "1",
+            "OPENMJ_TRANSLATION_MODEL": "none",  # opted into where a test is about it
             **env,
         }
         self.model = model

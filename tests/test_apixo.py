@@ -116,6 +116,9 @@ def status(client: httpx.Client, task_id: str) -> dict[str, Any]:
     assert data["state"] in ("pending", "processing", "success", "failed")
     assert isinstance(data["createTime"], int) and data["createTime"] > 1_700_000_000_000  # Unix ms
     expected = {"taskId", "state", "createTime"}
+    if "finalPrompt" in data:  # a task with a prompt shows what the model read
+        assert isinstance(data["finalPrompt"], str) and data["finalPrompt"]
+        expected.add("finalPrompt")
     if data["state"] == "success":
         expected |= {"resultJson", "completeTime", "costTime"}
     elif data["state"] == "failed":
@@ -166,7 +169,10 @@ def test_spec_requests_and_pending_status(
     data = ok(api.post(GEN, json=body))
     assert set(data) == {"taskId"}
     st = status(api, data["taskId"])
-    assert st["state"] == "pending" and set(st) == {"taskId", "state", "createTime"}
+    prompt = body["input"].get("prompt") or ""
+    assert st["state"] == "pending"
+    assert set(st) == {"taskId", "state", "createTime"} | ({"finalPrompt"} if prompt else set())
+    assert st.get("finalPrompt", "") == prompt  # not translated: the model reads what was sent
     assert abs(st["createTime"] / 1000 - time.time()) < 120
     task = stored(api_server, data["taskId"])
     assert task.dialect == "apixo" and task.model == "midjourney" and task.request == body
@@ -516,6 +522,7 @@ def test_processing_state_renders_without_times() -> None:
         "taskId": "t",
         "state": "processing",
         "createTime": 1704067200000,
+        "finalPrompt": "a",
     }
 
 

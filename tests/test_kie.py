@@ -43,6 +43,7 @@ RECORD_KEYS = {
     "taskId": str,
     "taskType": str,
     "paramJson": str,
+    "finalPrompt": str,  # what the model read (docs/prompt.md, "Translation")
     "completeTime": (str, type(None)),
     "resultInfoJson": (dict, type(None)),
     "successFlag": int,

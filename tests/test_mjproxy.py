@@ -384,7 +384,13 @@ def _examples(p: dict[str, str]) -> list[tuple[str, dict[str, Any], int, Operati
         ("/mj/submit/retexture", {"prompt": "in gold", "image": png()}, retexture, Operation.RETEXTURE),
         ("/mj/submit/retexture", {"prompt": "", "image": png()}, 4, None),
         ("/mj/submit/describe", {"base64": png(), "botType": "MID_JOURNEY"}, 4, None),
-        ("/mj/submit/shorten", {"prompt": "a very long prompt", "botType": "MID_JOURNEY"}, 4, None),
+        (
+            "/mj/submit/shorten",
+            {"prompt": "a very long prompt", "botType": "MID_JOURNEY"},
+            1,
+            Operation.SHORTEN,
+        ),
+        ("/mj/submit/shorten", {"prompt": "fox --ar 16:9"}, 4, None),  # one word: nothing to shorten
         ("/mj/submit/edits", {"prompt": "add a hat", "image": png()}, 4, None),
         ("/mj/submit/edit", {"prompt": "add a hat", "image": png()}, 4, None),
         ("/mj/submit/video", {"prompt": "wind", "motion": "low", "image": png(), "batchSize": 1}, 4, None),
@@ -404,7 +410,7 @@ def test_request_examples(mj: httpx.Client, api_server: LiveServer, parents: dic
             assert "not supported" in out["description"], out
 
 
-NOT_YET = {"describe", "shorten", "edits", "edit", "video", "upload-discord-images", "swap"}
+NOT_YET = {"describe", "edits", "edit", "video", "upload-discord-images", "swap"}
 
 
 def test_change_keeps_state_and_a_custom_id(mj: httpx.Client, parents: dict[str, str]) -> None:

@@ -28,6 +28,7 @@ from openmj.dialects.common import Context, Dialect
 from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
 from openmj.jsonwire import JSONResponse
+from openmj.language.translator import LocalTranslator
 from openmj.media.grid import GRID_NAME
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
@@ -59,6 +60,7 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None
     reaper: Reaper | None = None
     deliverer: CallbackDeliverer | None = None
+    translator: LocalTranslator | None = None
 
 
 class BodyLimit:
@@ -100,9 +102,12 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The app. `engine` is the already-loaded engine for the in-process workers (None: API only)."""
-    runtime = Runtime(settings=settings, engine=engine)
+def create_app(
+    settings: Settings, engine: Engine | None = None, translator: LocalTranslator | None = None
+) -> FastAPI:
+    """The app. `engine` is the already-loaded engine for the in-process workers (None: API only);
+    `translator` the loaded prompt translator (None: built at start when translation is on)."""
+    runtime = Runtime(settings=settings, engine=engine, translator=translator)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -237,10 +242,13 @@ def callback_renderers(context: Context) -> dict[str, Renderer]:
     return {d.name: renderer(d) for d in DIALECTS}
 
 
-def model_caps(model: str, video_model: str | None = None, *, main: bool = True) -> ModelCaps:
-    """A served model's caps from its preset; only the main model carries the video model."""
+def model_caps(
+    model: str, video_model: str | None = None, *, main: bool = True, caption_model: str = "none"
+) -> ModelCaps:
+    """A served model's caps from its preset; only the main model carries the video and
+    captioning models."""
     from openmj.core.families import family
-    from openmj.engines.local.presets import resolve_preset, resolve_video_preset
+    from openmj.engines.local.presets import resolve_caption_model, resolve_preset, resolve_video_preset
 
     preset = resolve_preset(model)
     traits = family(preset.family)
@@ -252,14 +260,39 @@ def model_caps(model: str, video_model: str | None = None, *, main: bool = True)
         references=references,
         segmenter=preset.segmenter is not None,
         video=main and resolve_video_preset(preset, video_model) is not None,
+        describe=main and resolve_caption_model(preset, caption_model) is not None,
         family=preset.family,
     )
+
+
+def translation_models(settings: Settings) -> dict[str, str]:
+    """{language: model} of the prompt translator; {} when translation is off. ValueError names
+    a bad `--translation-model` or `--translate-prompts`."""
+    from openmj.core.prompt.translation import SCOPES
+    from openmj.engines.local.presets import resolve_preset
+    from openmj.language.models import parse_models
+
+    if settings.translate_prompts not in SCOPES:
+        raise ValueError(
+            f"--translate-prompts must be one of {', '.join(SCOPES)}, not {settings.translate_prompts!r}"
+        )
+    tiny = resolve_preset(settings.model_names[0]).source == "tiny"
+    return parse_models(settings.translation_model, tiny_image_model=tiny)
+
+
+def build_translator(settings: Settings) -> LocalTranslator | None:
+    """The prompt translator (not loaded yet), or None when translation is off."""
+    models = translation_models(settings)
+    return LocalTranslator(models, settings.data_dir / "models") if models else None
 
 
 def served_models(settings: Settings) -> ServedModels:
     """The models this deployment serves and its version map; a map naming a model that is not
     served stops the start with the reason (ValueError)."""
-    caps = [model_caps(m, settings.video_model, main=i == 0) for i, m in enumerate(settings.model_names)]
+    caps = [
+        model_caps(m, settings.video_model, main=i == 0, caption_model=settings.caption_model)
+        for i, m in enumerate(settings.model_names)
+    ]
     return ServedModels.build(caps, settings.version_map)
 
 
@@ -274,6 +307,10 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     wakeup = Wakeup()
     net = NetPolicy(allow_private=s.allow_private_network)
     auth = Authenticator(rt.repo, RateLimiter(), s.default_rpm)
+    if app is not None and rt.translator is None:  # an API: it translates prompts at submit
+        rt.translator = build_translator(s)
+        if rt.translator is not None:
+            await asyncio.to_thread(rt.translator.load)
     rt.service = TaskService(
         rt.repo,
         auth,
@@ -286,6 +323,8 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         models=served_models(s),
         net=net,
         moderator=PromptModerator.from_env(),
+        translator=rt.translator,
+        translate_scope=s.translate_prompts,
     )
     signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
     context = Context(service=rt.service, signer=signer, net=net)

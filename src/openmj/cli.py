@@ -97,6 +97,14 @@ def _model_settings(
     return values
 
 
+CaptionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Describe's captioner: auto, florence-2-base, florence-2-large, tiny-florence-2, a folder, none"
+    ),
+]
+
+
 def _check_models(settings: Settings) -> None:
     """Refuse a version map that names a model this deployment does not serve, before starting."""
     from openmj.app import served_models
@@ -106,6 +114,25 @@ def _check_models(settings: Settings) -> None:
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _load_translator(settings: Settings) -> Any:
+    """The prompt translator, loaded now: a model that cannot load stops the start (exit 2)."""
+    from openmj.app import build_translator
+    from openmj.language.translator import TranslationLoadError
+
+    try:
+        translator = build_translator(settings)
+        if translator is not None:
+            typer.echo(
+                f"loading translation model(s) {', '.join(sorted(set(translator.sources.values())))} …",
+                err=True,
+            )
+            translator.load()
+    except (ValueError, TranslationLoadError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return translator
 
 
 def _load_engine(settings: Settings) -> Any:
@@ -152,6 +179,15 @@ def serve(
         str | None,
         typer.Option(help="Video preset (wan21-flf2v-720p, wan21-i2v-480p, tiny-video), folder or none"),
     ] = None,
+    caption_model: CaptionOption = None,
+    translation_model: Annotated[
+        str | None,
+        typer.Option(help="Prompt translation: auto, opus-mt, tiny, none, or LANG=MODEL,… (docs/prompt.md)"),
+    ] = None,
+    translate_prompts: Annotated[
+        str | None,
+        typer.Option(help="What midjourney-proxy and EvoLink prompts get translated: off, cjk or all"),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="In-process workers")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only: run no worker here")] = False,
     public_url: Annotated[str | None, typer.Option(help="Base URL used in result links")] = None,
@@ -170,6 +206,9 @@ def serve(
         port=port,
         data_dir=data_dir,
         video_model=video_model,
+        caption_model=caption_model,
+        translation_model=translation_model,
+        translate_prompts=translate_prompts,
         workers=workers,
         public_url=public_url,
         database_url=database_url,
@@ -178,11 +217,12 @@ def serve(
     if no_worker:
         settings = settings.model_copy(update={"run_worker": False})
     _check_models(settings)
+    translator = _load_translator(settings)
     _first_key(settings)
     engine = _load_engine(settings) if settings.run_worker else None
     typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
     uvicorn.run(
-        create_app(settings, engine),
+        create_app(settings, engine, translator),
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -197,6 +237,7 @@ def worker(
     cpu_offload: OffloadOption = None,
     compile: CompileOption = None,
     video_model: Annotated[str | None, typer.Option(help="Video preset, folder or none")] = None,
+    caption_model: CaptionOption = None,
     workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
     database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
 ) -> None:
@@ -208,6 +249,7 @@ def worker(
     settings = _settings(
         data_dir=data_dir,
         video_model=video_model,
+        caption_model=caption_model,
         workers=workers,
         database_url=database_url,
         **_model_settings(model, None, cpu_offload, compile),

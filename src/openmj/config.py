@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     cpu_offload: bool = False  # a GPU too small for the model: components move to it while they run
     compile: bool = False  # torch.compile the denoiser (the first job pays the compile time)
     video_model: str | None = None  # default: the image preset's own (tiny → tiny-video); "none" = off
+    # Describe's captioning model: "auto" (the tiny twin with a tiny image model, else
+    # florence-2-base), a preset of engines/local/presets.py CAPTION_PRESETS, a folder, a hub id, "none"
+    caption_model: str = "auto"
+    # prompt translation (docs/prompt.md): "auto" (the tiny twin with a tiny image model, else
+    # the opus-mt preset), a preset of openmj.language.models, "none", or LANG=MODEL pairs
+    translation_model: str = "auto"
+    # what requests without a translation flag (midjourney-proxy, EvoLink) get: off | cjk | all
+    translate_prompts: str = "cjk"
     public_url: str | None = None  # default: http://host:port
     secret_key: str | None = None  # default: generated once, kept in data_dir/secret_key
     allow_private_network: bool = False

@@ -179,7 +179,9 @@ class Worker:
             width, height = grid_size(result.images)
             grid = ImageResult(name=GRID_NAME, width=width, height=height)
         expires = time.time() + media_lifetime(task.dialect, task.spec.get("version"))
-        ok = await self.repo.complete(task.id, self.id, stored, grid, expires, OutboxSpec("completed"))
+        ok = await self.repo.complete(
+            task.id, self.id, stored, grid, expires, OutboxSpec("completed"), output=result.output
+        )
         if not ok:
             log.warning("task %s was settled elsewhere while running; discarding its images", task.id)
             fresh = await self.repo.get_task(task.id)
@@ -220,7 +222,9 @@ class Worker:
             )
             return None
         videos = None if result.videos is None else [result.videos[i] for i in keep]
-        return EngineResult(images=[k[0] for k in kept], seeds=[k[1] for k in kept], videos=videos)
+        return EngineResult(
+            images=[k[0] for k in kept], seeds=[k[1] for k in kept], videos=videos, output=result.output
+        )
 
     async def _stopped(self, task: Task, reason: str) -> None:
         if reason == "shutdown":

@@ -29,8 +29,9 @@ from openmj.core.operations import (
     validate_request,
 )
 from openmj.core.pricing import PriceTable
+from openmj.core.prompt.translation import Translator, translate_prompt
 from openmj.core.routing import ServedModels
-from openmj.core.spec import Spec
+from openmj.core.spec import Spec, TranslationSpec
 from openmj.core.tasks import (
     CANCELLED_MESSAGE,
     ErrorCode,
@@ -64,6 +65,14 @@ MAX_TASK_ID = 128
 
 
 @dataclass(frozen=True)
+class Translated:
+    """A prompt ready to parse, and the note of its translation (None: used as written)."""
+
+    text: str
+    record: TranslationSpec | None
+
+
+@dataclass(frozen=True)
 class Prepared:
     spec: Spec
     seed: int
@@ -87,6 +96,8 @@ class TaskService:
         models: ServedModels | None = None,
         net: NetPolicy | None = None,
         moderator: PromptModerator | None = None,
+        translator: Translator | None = None,
+        translate_scope: str = "cjk",
     ) -> None:
         self.repo = repo
         self.auth = auth
@@ -100,12 +111,34 @@ class TaskService:
         self.caps = self.models.caps[self.models.main]  # the main model's (video lives with it)
         self.net = net or NetPolicy()
         self.moderator = moderator
+        self.translator = translator
+        self.translate_scope = translate_scope  # for dialects whose requests have no translation flag
         self._estimates: dict[str, float] = {}
         self._estimate_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ auth
     async def authenticate(self, secret: str | None) -> ApiKey:
         return await self.auth.authenticate(secret)
+
+    # ------------------------------------------------------------------ translation
+    async def english(self, prompt: str, requested: bool | None = None) -> Translated:
+        """The prompt to parse: in English when translation applies (docs/prompt.md,
+        "Translation"). `requested` is the request's own flag (kie/APIXO `enableTranslation`);
+        None (no flag in that API) means this server's `--translate-prompts` scope."""
+        scope = self.translate_scope if requested is None else ("all" if requested else "off")
+        if self.translator is None or scope == "off" or not prompt.strip():
+            return Translated(prompt, None)
+        try:
+            done = await asyncio.to_thread(translate_prompt, prompt, self.translator, scope)
+        except Exception as exc:  # the model failed on this text: the client may retry, nothing was written
+            log.exception("prompt translation failed")
+            raise TaskError(
+                ErrorCode.SERVICE_ERROR, f"Prompt translation failed ({type(exc).__name__}); try again", 503
+            ) from exc
+        if done is None:
+            return Translated(prompt, None)
+        log.info("prompt translated from %s: %r -> %r", done.language, prompt[:200], done.prompt[:200])
+        return Translated(done.prompt, done.record())
 
     # ------------------------------------------------------------------ submit
     def require_capability(self, operation: Operation) -> None:
@@ -117,7 +150,7 @@ class TaskService:
         prep = await self._prepare(key, req)
         banned = self._banned_word(prep.spec)
         if banned is not None and policy(req.dialect).refuse_banned:
-            raise self._banned_error(banned)
+            raise self._banned_error(banned, prep.spec)
         now = time.time()
         task = self._new_task(key, req, Status.PENDING, now, spec=prep.spec, seed=prep.seed)
         task.engine_model = prep.engine_model
@@ -181,6 +214,8 @@ class TaskService:
         parent = await self._parent(key, req)
         caps = self.models.route(req.operation, request_version(req, parent), parent)
         spec = validate_request(req, parent, caps)
+        if req.translation is not None:
+            spec["translation"] = req.translation
         self._check_urls(spec)
         self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)
@@ -214,18 +249,21 @@ class TaskService:
         if self.moderator is None:
             return None
         prompt = spec.get("prompt", {})
-        text = " ".join([prompt.get("text") or "", *(prompt.get("params", {}).get("no") or [])])
+        # a translated prompt is checked in English and as it was written
+        original = spec.get("translation", {}).get("original") or ""
+        text = " ".join([prompt.get("text") or "", *(prompt.get("params", {}).get("no") or []), original])
         verdict = self.moderator.check(text)
         return None if verdict.allowed else (verdict.word or "?")
 
     @staticmethod
-    def _banned_error(word: str) -> TaskError:
+    def _banned_error(word: str, spec: Spec | None = None) -> TaskError:
+        english = (spec or {}).get("translation", {}).get("prompt")
         return TaskError(
             ErrorCode.CONTENT_POLICY,
             f"Content policy violation: your request was blocked by the safety filter (banned word: {word})",
             400,
             param="prompt",
-            extra={"banned_word": word},
+            extra={"banned_word": word, **({"prompt_en": english} if english else {})},
         )
 
     @staticmethod
@@ -411,6 +449,7 @@ class TaskService:
         parsed: dict[str, Any] | None,
         params: dict[str, Any],
         request: dict[str, Any] | None = None,
+        translation: TranslationSpec | None = None,
     ) -> Task:
         """Complete a MODAL task: `params` (e.g. `scale`, `mask`) join the stored ones, `parsed`
         is the remix prompt (None keeps the source's). Validated, priced and reserved exactly as
@@ -439,11 +478,12 @@ class TaskService:
             parent_index=task.parent_index,
             callback_url=task.callback_url,
             raw_request={**task.request, **(request or {})},
+            translation=translation,
         )
         prep = await self._prepare(key, req)
         banned = self._banned_word(prep.spec)
         if banned is not None:
-            raise self._banned_error(banned)
+            raise self._banned_error(banned, prep.spec)
         outcome = await self.repo.activate_modal(
             task.id,
             key.id,

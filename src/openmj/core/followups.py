@@ -33,6 +33,10 @@ class Followup(enum.StrEnum):
     # under each clip of a video
     EXTEND = "extend"  # high and low motion, while the clip is under the 21 s cap
     VIDEO_UPSCALE = "video_upscale"  # an SD clip to HD
+    # under words (core/words.py)
+    IMAGINE_DESCRIBED = "imagine_described"  # imagine prompt 1–4 of a describe
+    DESCRIBE_AGAIN = "describe_again"  # describe the same image with a new seed
+    IMAGINE_SHORTENED = "imagine_shortened"  # imagine prompt 1–5 of a shorten
 
 
 #: what Remix mode edits on Discord (Vary, Reroll, Pan, Zoom Out, Make Square; not Upscale)
@@ -59,6 +63,10 @@ def offered(task: Task, *, can_inpaint: bool = True, can_animate: bool = False) 
     """The follow-ups a task offers, in Discord's order; none until it is completed."""
     if task.status is not Status.COMPLETED:
         return []
+    if task.operation is Operation.DESCRIBE:
+        return [Followup.IMAGINE_DESCRIBED, Followup.DESCRIBE_AGAIN]
+    if task.operation is Operation.SHORTEN:
+        return [Followup.IMAGINE_SHORTENED]
     if task.operation in VIDEO_OPERATIONS:
         return _video_offers(task) if can_animate else []
     if len(task.results) == 4:

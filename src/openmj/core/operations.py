@@ -21,13 +21,15 @@ The contract for dialects (`TaskRequest` fields per operation; `parent_index` is
 | RETEXTURE | – | required | `image_url` |
 | REMOVE_BG | – | – | `image_url` |
 | BLEND | – | optional | `image_urls` (2–5), `dimensions` "1:1"  or  "2:3"  or  "3:2" |
+| DESCRIBE | – | – | `image_url` |
+| SHORTEN | – | required | – |
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from openmj.core import actions
+from openmj.core import actions, words
 from openmj.core.checks import (
     action_prompt,
     choice,
@@ -52,6 +54,13 @@ PROMPT_SEEDED = frozenset({Operation.IMAGINE, Operation.REROLL})
 
 def require_capability(operation: Operation, caps: ModelCaps) -> None:
     """Refuse an operation the configured models cannot run, before its fields are read."""
+    if operation is Operation.DESCRIBE and not caps.describe:
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            "Describe is not supported by this server (feature disabled): no captioning model is "
+            "configured (--caption-model)",
+            400,
+        )
     if operation in VIDEO_OPERATIONS and not caps.video:
         raise TaskError(
             ErrorCode.NOT_SUPPORTED,
@@ -393,6 +402,21 @@ def _blend(req: TaskRequest, parent: Task | None) -> Spec:
     return {"prompt": prompt, "options": {"image_urls": urls, "dimensions": dims}}
 
 
+def _describe(req: TaskRequest, parent: Task | None) -> Spec:
+    return {"prompt": {}, "options": {"image_url": image_url(req)}}
+
+
+def _shorten(req: TaskRequest, parent: Task | None) -> Spec:
+    if req.parsed is None:
+        raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required", 400, param="prompt")
+    prompt = prompt_spec(req.parsed)
+    words.check_shortenable(prompt.get("text", ""))
+    # the prompt as parsed (in English when it was translated): its links and parameters are
+    # carried over to every shortened prompt
+    written = (req.translation or {}).get("prompt") or req.prompt
+    return {"prompt": prompt, "options": {"written": written}}
+
+
 VALIDATORS = {
     Operation.INPAINT: _inpaint,
     Operation.EDIT: _edit,
@@ -409,5 +433,7 @@ VALIDATORS = {
     Operation.MAKE_SQUARE: _make_square,
     Operation.ENHANCE: _enhance,
     Operation.REROLL: _reroll,
+    Operation.DESCRIBE: _describe,
+    Operation.SHORTEN: _shorten,
     **VIDEO_VALIDATORS,
 }

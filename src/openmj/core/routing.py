@@ -28,6 +28,7 @@ class ModelCaps:
     references: bool = True  # --sref / --oref can be honoured (an IP-Adapter, or natively)
     segmenter: bool = True
     video: bool = False  # a video model is configured (--video-model)
+    describe: bool = False  # a captioning model is configured (--caption-model)
     family: str = "sd15"
 
     @property
@@ -95,9 +96,10 @@ class ServedModels:
         return self.main
 
     def route(self, operation: Operation, version: str, parent: Task | None) -> ModelCaps:
-        """The model a new task runs on. Video runs where the video model is loaded (the main
-        model's worker); an action runs on its source's model, which must still be served."""
-        if operation in VIDEO_OPERATIONS:
+        """The model a new task runs on. Video and describe run where the video and captioning
+        models are loaded (the main model's worker); an action runs on its source's model, which
+        must still be served."""
+        if operation in VIDEO_OPERATIONS or operation is Operation.DESCRIBE:
             return self.caps[self.main]
         if parent is not None and parent.engine_model:
             caps = self.caps.get(parent.engine_model)

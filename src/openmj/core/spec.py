@@ -59,6 +59,7 @@ class OptionsSpec(TypedDict, total=False):
     dimensions: str  # blend: 1:1 | 2:3 | 3:2
     reroll_of: str
     watermark: str  # kie waterMark: drawn on every output
+    written: str  # shorten: the prompt as parsed, whose links and parameters every option keeps
 
 
 class SourceSpec(TypedDict):
@@ -95,6 +96,15 @@ class VideoSpec(TypedDict, total=False):
     manual: bool  # extend with a new prompt (Extend Manual) rather than the source's
 
 
+class TranslationSpec(TypedDict, total=False):
+    """A prompt translated before parsing (core/prompt/translation.py): what the model read."""
+
+    language: str  # the detected language (ISO 639-1)
+    original: str  # the prompt as the client sent it
+    prompt: str  # the English prompt that was parsed
+    pieces: list[list[str]]  # [source words, English] for each translated piece
+
+
 class Spec(TypedDict, total=False):
     prompt: PromptSpec
     options: OptionsSpec
@@ -104,3 +114,4 @@ class Spec(TypedDict, total=False):
     video: VideoSpec
     version: str  # the Midjourney version it was asked for ("7", "8.1", "niji 7"): routing, V8 rules
     quality: str  # EvoLink V8.x top-level quality: "hd" renders the long side twice as large
+    translation: TranslationSpec  # the prompt was translated to English before it was parsed

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from openmj.core.spec import Spec
+from openmj.core.spec import Spec, TranslationSpec
 
 
 class Operation(enum.StrEnum):
@@ -35,7 +35,8 @@ class Operation(enum.StrEnum):
     VIDEO = "video"  # animate a start image into clips (core/video.py)
     VIDEO_EXTEND = "video_extend"  # one clip of a video task, continued by about 4 s
     VIDEO_UPSCALE = "video_upscale"  # one clip resampled to the HD size (Midjourney's "virtual" upscale)
-    DESCRIBE = "describe"
+    DESCRIBE = "describe"  # an image to four prompts (core/words.py)
+    SHORTEN = "shorten"  # a prompt's words ranked, and five shorter prompts (core/words.py)
 
 
 #: operations that take a finished task's image as their input
@@ -188,6 +189,7 @@ class TaskRequest:
     # how the client's API names and numbers `parent_index`, for error messages only
     index_field: str = "image_number"
     index_base: int = 0
+    translation: TranslationSpec | None = None  # the prompt was translated (TaskService.english)
 
 
 @dataclass
@@ -222,3 +224,9 @@ class Task:
     media_expires_at: float | None = None
     deadline: float | None = None
     engine_model: str = ""  # the served model that runs it (core/routing.py); "" = any worker
+    output: dict[str, Any] | None = None  # a text result (describe, shorten): core/words.py
+
+    @property
+    def final_prompt(self) -> str:
+        """The prompt the model read: its English translation when it was translated."""
+        return str(self.spec.get("translation", {}).get("prompt") or self.prompt)

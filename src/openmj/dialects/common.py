@@ -21,7 +21,8 @@ from openmj.core.accounts import ApiKey
 from openmj.core.dialects import DialectPolicy, media_lifetime, policy
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import video_prompt
-from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError
+from openmj.core.spec import TranslationSpec
+from openmj.core.tasks import ErrorCode, ImageResult, Task, TaskError, TaskRequest
 from openmj.media.signing import UrlSigner
 from openmj.net import NetPolicy, UnsafeURLError, check_url
 from openmj.service import TaskService
@@ -251,3 +252,26 @@ def video_prompt_fields(text: str) -> dict[str, Any] | None:
     except PromptError as exc:
         raise prompt_error(exc) from exc
     return None if parsed is None else parsed.to_dict()
+
+
+async def translate_prompt_field(
+    request: Request, body: Any, requested: bool | None
+) -> TranslationSpec | None:
+    """Translate `body.prompt` in place (the English text is what the dialect then parses) and
+    return the note to keep with the request (`keep_original`); None when nothing was translated.
+    `requested`: the request's own translation flag, None when its API has none."""
+    text = getattr(body, "prompt", None)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    done = await ctx(request).service.english(text, requested)
+    if done.record is not None:
+        body.prompt = done.text
+    return done.record
+
+
+def keep_original(req: TaskRequest, record: TranslationSpec | None) -> TaskRequest:
+    """The task shows the prompt as the client wrote it and keeps the translation beside it."""
+    if record is not None:
+        req.prompt = record.get("original", req.prompt)
+        req.translation = record
+    return req

@@ -11,17 +11,18 @@ if TYPE_CHECKING:
 
 def build_engine(settings: Settings) -> Engine:
     """One LocalEngine per served model (`--model A --model B`); the first carries the video
-    model. Several share one device lock (LocalEngines)."""
+    and captioning models. Several share one device lock (LocalEngines)."""
     import threading
 
     from openmj.engines.local.engine import LocalEngine, LocalEngines
-    from openmj.engines.local.presets import resolve_preset, resolve_video_preset
+    from openmj.engines.local.presets import resolve_caption_model, resolve_preset, resolve_video_preset
 
     lock = threading.Lock()
     engines = []
     for i, name in enumerate(settings.model_names):
         preset = resolve_preset(name)
         video = resolve_video_preset(preset, settings.video_model) if i == 0 else None
+        captions = resolve_caption_model(preset, settings.caption_model) if i == 0 else None
         engines.append(
             LocalEngine(
                 preset,
@@ -31,6 +32,7 @@ def build_engine(settings: Settings) -> Engine:
                 cpu_offload=settings.cpu_offload,
                 compile=settings.compile,
                 lock=lock,
+                caption_source=captions,
             )
         )
     return engines[0] if len(engines) == 1 else LocalEngines(engines)

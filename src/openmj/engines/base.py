@@ -84,6 +84,7 @@ class EngineResult:
     images: list[Image.Image]  # of a video task: one frame of each clip (what moderation sees)
     seeds: list[int | None]
     videos: list[Clip] | None = None  # a video task's clips, one per image above
+    output: dict[str, Any] | None = None  # a text result (describe, shorten: core/words.py)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class TaskRow(Base):
     media_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # the served model that runs it: a worker claims only its own models' tasks ("" = any)
     engine_model: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    output: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, nullable=True
+    )  # a text result (describe, shorten)
 
     __table_args__ = (
         # the claim query: pending rows by priority then age

@@ -145,6 +145,7 @@ def _task_values(task: Task, priority: int, now: float) -> dict[str, Any]:
         "finished_at": task.finished_at,
         "media_deleted": False,
         "engine_model": task.engine_model,
+        "output": None,
     }
 
 
@@ -205,6 +206,7 @@ def core_row_to_task(row: Any) -> Task:
         media_expires_at=v[c["media_expires_at"]],
         deadline=v[c["deadline"]],
         engine_model=v[c["engine_model"]] or "",
+        output=v[c["output"]],
     )
 
 
@@ -241,6 +243,7 @@ def row_to_task(row: Any) -> Task:
         media_expires_at=row.media_expires_at,
         deadline=row.deadline,
         engine_model=row.engine_model or "",
+        output=row.output,
     )
 
 
@@ -650,6 +653,7 @@ class Repository:
         grid: ImageResult | None,
         media_expires_at: float,
         outbox: OutboxSpec | None,
+        output: dict[str, Any] | None = None,
     ) -> bool:
         now = time.time()
         async with self.db.write() as s:
@@ -661,6 +665,7 @@ class Repository:
             row.progress = 100
             row.results = [_image_dict(r) for r in results]
             row.grid = _image_dict(grid) if grid else None
+            row.output = output
             row.finished_at = now
             row.updated_at = now
             row.lease_owner = None

@@ -8,7 +8,7 @@ from .tokens import num_out, to_num
 
 # The spec's `::(-?\d*\.?\d+)?` with ASCII digits.  Backtracking is bounded by one digit run and
 # every attempt starts at a literal "::", so a scan is linear even over thousands of colons.
-_SPLIT_RE = re.compile(r"::(-?[0-9]*\.?[0-9]+)?")
+WEIGHT_RE = re.compile(r"::(-?[0-9]*\.?[0-9]+)?")
 # §6 [I]: `--no` counts as one extra part weighted -0.5 in the sum.
 NO_WEIGHT = -0.5
 
@@ -23,7 +23,7 @@ def split_segments(text: str) -> list[dict] | None:
         return None
     segments: list[dict] = []
     last = 0
-    for m in _SPLIT_RE.finditer(text):
+    for m in WEIGHT_RE.finditer(text):
         weight = to_num(m.group(1)) if m.group(1) else 1
         segments.append({"text": text[last : m.start()].strip(), "weight": num_out(weight)})
         last = m.end()

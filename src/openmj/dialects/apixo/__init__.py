@@ -14,7 +14,15 @@ from openmj.core.tasks import ErrorCode, TaskError
 from openmj.dialects.apixo.errors import _doc, _ok, error_response
 from openmj.dialects.apixo.render import callback_payload, render_status
 from openmj.dialects.apixo.requests import BUILDERS, DIALECT, MODEL, UPSCALE_TYPES, SubmitBody, _callback
-from openmj.dialects.common import Dialect, authenticate, ctx, invalid, read_body
+from openmj.dialects.common import (
+    Dialect,
+    authenticate,
+    ctx,
+    invalid,
+    keep_original,
+    read_body,
+    translate_prompt_field,
+)
 from openmj.jsonwire import JSONResponse
 
 TAG = "APIXO"
@@ -34,7 +42,8 @@ async def generate_task(request: Request, model: str) -> JSONResponse:
     _model(model)
     body, data = await read_body(request, SubmitBody)
     callback = _callback(request, body)
-    req = BUILDERS[body.input.mode](body.input)
+    translation = await translate_prompt_field(request, body.input, bool(body.input.enableTranslation))
+    req = keep_original(BUILDERS[body.input.mode](body.input), translation)
     req.callback_url = callback
     req.raw_request = data
     task = await ctx(request).service.submit(key, req)

@@ -37,6 +37,8 @@ def render_status(ctx_: Context, task: Task) -> dict[str, Any]:
         "state": _STATES[task.status],
         "createTime": unix_ms(task.created_at),
     }
+    if task.prompt:
+        out["finalPrompt"] = task.final_prompt  # what the model read (the translation, when enabled)
     if task.status.terminal:
         done = task.finished_at or task.created_at
         out["completeTime"] = unix_ms(done)

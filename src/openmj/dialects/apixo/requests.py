@@ -46,7 +46,7 @@ class Input(BaseModel):
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT)
     version: str | int | float | None = None
     speed: str | None = None
-    enableTranslation: bool | None = None  # accepted; openmj does not translate (docs/api/apixo.md)
+    enableTranslation: bool | None = None  # translate the prompt to English first (docs/prompt.md)
     # integers/ratios, checked by the prompt parser with Midjourney's own messages and ranges
     aspect_ratio: Any = None
     aspect: Any = None

@@ -17,9 +17,11 @@ from openmj.dialects.common import (
     callback_url,
     ctx,
     invalid,
+    keep_original,
     read_body,
     render_each,
     render_ids,
+    translate_prompt_field,
 )
 from openmj.dialects.evolink.errors import STATUSES, EvoLinkError, error_response
 from openmj.dialects.evolink.render import (
@@ -54,9 +56,11 @@ async def create(request: Request) -> JSONResponse:
     """Create a task: imagine (`mj-v7`) or an action on a finished task (`mj-v7-upscale`, …)."""
     key = await authenticate(request)
     body, _ = await read_body(request, CreateBody)
-    req = build(body)
+    raw = body.model_dump(exclude_none=True)
+    translation = await translate_prompt_field(request, body, None)  # EvoLink has no flag: the server's scope
+    req = keep_original(build(body), translation)
     req.callback_url = callback_url(request, body.callback_url, "callback_url", blank_is_none=False)
-    req.raw_request = body.model_dump(exclude_none=True)
+    req.raw_request = raw
     task = await ctx(request).service.submit(key, req)
     return JSONResponse(await _with_estimate(request, task))
 

@@ -60,6 +60,8 @@ def render_task(signer: UrlSigner, task: Task, estimate: int | None) -> dict[str
             "user_group": task.user_group,
         },
     }
+    if task.prompt:
+        out["final_prompt"] = task.final_prompt  # what the model read (translated, if it was)
     if estimate is not None and not task.status.terminal:
         out["task_info"]["estimated_time"] = estimate
     if task.status.terminal:

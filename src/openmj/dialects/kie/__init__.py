@@ -21,8 +21,10 @@ from openmj.dialects.common import (
     callback_url,
     ctx,
     invalid,
+    keep_original,
     parse_model,
     read_json,
+    translate_prompt_field,
 )
 from openmj.dialects.kie.errors import (
     KieCreated,
@@ -60,11 +62,13 @@ async def generate(request: Request) -> JSONResponse:
         ctx(request).service.require_capability(Operation.VIDEO)
         video = parse_model(VideoBody, data)
         callback = callback_url(request, video.callBackUrl, "callBackUrl")
-        req = build_video(video)
+        translation = await translate_prompt_field(request, video, bool(video.enableTranslation))
+        req = keep_original(build_video(video), translation)
     else:
         body = parse_model(GenerateBody, data)
         callback = callback_url(request, body.callBackUrl, "callBackUrl")  # kie samples send "" for none
-        req = build_generate(body)
+        translation = await translate_prompt_field(request, body, bool(body.enableTranslation))
+        req = keep_original(build_generate(body), translation)
     req.callback_url = callback
     req.raw_request = data
     task = await ctx(request).service.submit(key, req)

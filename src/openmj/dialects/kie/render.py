@@ -80,6 +80,7 @@ def render_record(ctx_: Context, task: Task) -> dict[str, Any]:
         "taskId": task.id,
         "taskType": task_type(task),
         "paramJson": param_json(task),
+        "finalPrompt": task.final_prompt,  # what the model read (the translation, when enabled)
         "completeTime": iso(task.finished_at) if task.status.terminal else None,
         "resultInfoJson": {"resultUrls": [{"resultUrl": u} for u in urls]} if flag == 1 else None,
         "successFlag": flag,

@@ -46,7 +46,7 @@ class GenerateBody(BaseModel):
     weirdness: Any = None
     ow: Any = None
     waterMark: str | None = None
-    enableTranslation: bool | None = None  # accepted; openmj does not translate (docs/api/kie.md)
+    enableTranslation: bool | None = None  # translate the prompt to English first (docs/prompt.md)
     callBackUrl: str | None = None
 
 

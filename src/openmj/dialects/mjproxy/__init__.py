@@ -1,8 +1,8 @@
 """midjourney-proxy: /mj/submit/*, /mj/task/* (and the /mj-fast, /mj-turbo, /mj-relax prefixes).
 
 docs/api/midjourney-proxy.md. Thin: wire JSON ⇄ core types, in small modules: `wire` (codes,
-bodies, keys), `custom_id` (button ids → actions), `render` (Task JSON, buttons), `submit` and
-`tasks` (the routes).
+bodies, keys), `custom_id` (button ids → actions), `render` (Task JSON, buttons), `routes` (what
+every submit route shares), `submit`, `words` (describe, shorten) and `tasks` (the routes).
 """
 
 from __future__ import annotations

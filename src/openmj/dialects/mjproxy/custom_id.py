@@ -17,6 +17,8 @@ from openmj.dialects.mjproxy.wire import not_supported
 PAN_SCALE = 1.5  # Midjourney pans add ≈ +50 % of the side; not user-controllable
 OUTPAINT = {"50": 2.0, "75": 1.5}  # MJ::Outpaint::50 = Zoom Out 2x, ::75 = Zoom Out 1.5x
 MAKE_SQUARE_PCT = "100"  # MJ::Outpaint::100 = Make Square (the Discord button's own id)
+#: the buttons under words: which task's prompts they imagine
+WORD_BUTTONS = {"PicReader": Operation.DESCRIBE, "PromptAnalyzer": Operation.SHORTEN}
 
 
 @dataclass
@@ -79,8 +81,13 @@ def parse_custom_id(custom_id: str) -> Action:
         return Action(Operation.ZOOM, n, modal=True)
     elif kind == "Inpaint":  # Vary (Region)
         return Action(Operation.INPAINT, _number(parts[2], custom_id), modal=True)
-    elif kind in ("Picread", "Job") or "PicReader" in custom_id:
-        raise not_supported("Describe (and imagine from a description)")
+    elif kind == "Job" and parts[2] in WORD_BUTTONS:  # MJ::Job::PicReader::N, MJ::Job::PromptAnalyzer::N
+        if parts[3:4] == ["all"]:
+            raise not_supported("Imagining all four prompts at once (press one of 1–4)")
+        n = _number(parts[3], custom_id) if len(parts) > 3 else 0
+        return Action(Operation.IMAGINE, n, {"words": WORD_BUTTONS[parts[2]]})
+    elif kind == "Picread" and parts[2] == "Retry":  # describe the same image again
+        return Action(Operation.DESCRIBE, 1)
     raise invalid(f"Unknown customId '{custom_id}'", "customId")
 
 

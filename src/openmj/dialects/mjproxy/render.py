@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from openmj.core import words
 from openmj.core.followups import Followup, extendable, is_upscaled, offered
 from openmj.core.operations import VALIDATORS
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
@@ -35,7 +36,9 @@ _ACTIONS = {
     Operation.VIDEO_EXTEND: "VIDEO_EXTEND",
     Operation.VIDEO_UPSCALE: "UPSCALE",  # TAO: video_virtual_upscale is an UPSCALE of a video
     Operation.DESCRIBE: "DESCRIBE",
+    Operation.SHORTEN: "SHORTEN",
 }
+WORD_OPERATIONS = (Operation.DESCRIBE, Operation.SHORTEN)
 #: core status → Task.status. Cancelled is FAILURE, as TAO's own cancel writes it: relays treat
 #: only SUCCESS and FAILURE as final (new-api keeps polling CANCEL and never refunds it).
 STATUS = {
@@ -141,10 +144,67 @@ def _video_buttons(task: Task, offer: Followup) -> list[dict[str, Any]]:
     return out
 
 
+def keycap(n: int) -> str:
+    """1️⃣ … 9️⃣: how Discord numbers the prompts of /describe and /shorten."""
+    return f"{n}\ufe0f\u20e3"
+
+
+def _word_buttons(task: Task, offer: Followup) -> list[dict[str, Any]]:
+    if offer is Followup.DESCRIBE_AGAIN:
+        return [_button("MJ::Picread::Retry", emoji="🔄")]
+    kind = "PicReader" if offer is Followup.IMAGINE_DESCRIBED else "PromptAnalyzer"
+    count = len((task.output or {}).get("prompts", []))
+    return [_button(f"MJ::Job::{kind}::{i}", str(i)) for i in range(1, count + 1)]
+
+
+def numbered(prompts: list[str]) -> str:
+    return "\n\n".join(f"{keycap(i)} {p}" for i, p in enumerate(prompts, 1))
+
+
+def shorten_text(task: Task) -> str:
+    """The /shorten answer: the prompt with its important words in bold and the ones that do
+    nothing struck through, then the five shortened prompts."""
+    marked = []
+    for token in words.ranked(task.output or {}):
+        if token.score >= IMPORTANT:
+            marked.append(f"**{token.word}**")
+        elif token.score < NEGLIGIBLE:
+            marked.append(f"~~{token.word}~~")
+        else:
+            marked.append(token.word)
+    prompts = "\n".join(f"{keycap(i)} {p}" for i, p in enumerate((task.output or {}).get("prompts", []), 1))
+    return (
+        f"**IMPORTANT TOKENS**\n{' '.join(marked)}\n\n**Shortened prompts**\n{prompts}\n\n"
+        "Click on a button to imagine one of the shortened prompts"
+    )
+
+
+IMPORTANT, NEGLIGIBLE = 0.5, 0.15  # a word's share of the largest effect: bold, struck through
+
+
+def _words_fields(context: Context, task: Task, out: dict[str, Any]) -> None:
+    """A finished describe (four prompts, the image described) or shorten (the analysis)."""
+    if task.operation is Operation.DESCRIBE:
+        text = numbered((task.output or {}).get("prompts", []))
+        out |= {"prompt": text, "promptEn": text, "description": f"/describe {task.id}.png"}
+        out["properties"] = {"finalPrompt": text, "finalZhPrompt": ""}
+        if task.results:
+            image = task.results[0]
+            out["imageUrl"] = media_url(context.signer, task, image)
+            out["imageUrls"] = [{"url": out["imageUrl"]}]
+            out["width"], out["height"] = image.width, image.height
+    else:
+        text = shorten_text(task)
+        out |= {"description": text}
+        out["properties"] = {"finalPrompt": text, "finalZhPrompt": ""}
+
+
 def _buttons_for(task: Task, offer: Followup) -> list[dict[str, Any]]:
     h = task.id  # the "job hash": openmj's task id stands in for Discord's message hash
     if offer in (Followup.ANIMATE, Followup.EXTEND, Followup.VIDEO_UPSCALE):
         return _video_buttons(task, offer)
+    if offer in (Followup.IMAGINE_DESCRIBED, Followup.DESCRIBE_AGAIN, Followup.IMAGINE_SHORTENED):
+        return _word_buttons(task, offer)
     if offer is Followup.UPSCALE_SEPARATE:
         return [_button(f"MJ::JOB::upsample::{i}::{h}", f"U{i}") for i in range(1, 5)]
     if offer is Followup.VARY_GRID:
@@ -178,6 +238,7 @@ _PROGRESS = {Status.PENDING: "0%", Status.COMPLETED: "100%", Status.MODAL: "0%"}
 def render(context: Context, task: Task) -> dict[str, Any]:
     """The Task object of fetch, list and notifyHook."""
     prompt = display_prompt(task)
+    english = task.final_prompt if task.spec.get("translation") else prompt  # what the model read
     status = STATUS.get(task.status, "FAILURE")
     progress = f"{task.progress}%" if task.status is Status.PROCESSING else _PROGRESS.get(task.status, "")
     # TAO keeps the submit answer as the description (its own example: "Submit success")
@@ -188,7 +249,7 @@ def render(context: Context, task: Task) -> dict[str, Any]:
         "customId": own(task, "customId") or "",
         "botType": bot_type(task),
         "prompt": prompt,
-        "promptEn": prompt,
+        "promptEn": english,
         "description": description,
         "state": own(task, "state") or "",
         "submitTime": unix_ms(task.created_at),
@@ -206,9 +267,11 @@ def render(context: Context, task: Task) -> dict[str, Any]:
         "height": None,
         "parentId": task.parent_id or "",
         "maskBase64": "",
-        "properties": {"finalPrompt": prompt, "finalZhPrompt": ""},
+        "properties": {"finalPrompt": english, "finalZhPrompt": prompt if english != prompt else ""},
     }
-    if task.status is Status.COMPLETED and task.results and task.results[0].is_video:
+    if task.status is Status.COMPLETED and task.operation in WORD_OPERATIONS:
+        _words_fields(context, task, out)
+    elif task.status is Status.COMPLETED and task.results and task.results[0].is_video:
         _video_fields(context, task, out)
     elif task.status is Status.COMPLETED and task.results:
         shown: ImageResult = task.grid or task.results[0]  # imageUrl is the grid of a 4-image job

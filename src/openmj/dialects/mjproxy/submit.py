@@ -1,38 +1,41 @@
-"""midjourney-proxy's /mj/submit/* routes: imagine, change, simple-change, action, modal, blend,
-retexture (and wire-shaped refusals for what openmj cannot do yet)."""
+"""midjourney-proxy's /mj/submit/* routes: imagine, video, change, simple-change, action, modal,
+blend, retexture (describe and shorten are in `words`; wire-shaped refusals for what openmj
+cannot do yet)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel
 
 from openmj.core.accounts import ApiKey
 from openmj.core.followups import REMIXABLE, followup_speed
 from openmj.core.prompt import PromptError, parse
 from openmj.core.prompt.modal import has_words, split_zoom
-from openmj.core.prompt.policies import mjproxy_prompt, mjproxy_version
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
-from openmj.dialects.common import ctx, invalid, parse_model, prompt_error, read_json, video_prompt_fields
+from openmj.dialects.common import ctx, invalid, prompt_error, video_prompt_fields
 from openmj.dialects.mjproxy import video
 from openmj.dialects.mjproxy.custom_id import Action, custom_id_for, parse_custom_id
 from openmj.dialects.mjproxy.render import bot_type, display_prompt, model_of
+from openmj.dialects.mjproxy.routes import (
+    accepted,
+    parent_task,
+    prompted,
+    router,
+    submit_route,
+    submit_task,
+    task_request,
+)
 from openmj.dialects.mjproxy.wire import (
-    DIALECT,
-    HTTP_LEVEL,
-    MODEL,
     ActionBody,
     BlendBody,
     ChangeBody,
     Code,
-    DescribeBody,
     ImagineBody,
     ModalBody,
     RetextureBody,
-    ShortenBody,
     SimpleChangeBody,
     SubmitResult,
     VideoBody,
@@ -43,84 +46,15 @@ from openmj.dialects.mjproxy.wire import (
     image_data_uri,
     image_ref,
     not_supported,
-    notify_url,
     request_record,
     result,
     state_text,
 )
+from openmj.dialects.mjproxy.words import from_words
 from openmj.dialects.openapi import documented
 from openmj.jsonwire import JSONResponse
 
 BLEND_DIMENSIONS = {"PORTRAIT": "2:3", "SQUARE": "1:1", "LANDSCAPE": "3:2"}
-router = APIRouter()
-Handler = Callable[[Request, ApiKey, Any], Awaitable[JSONResponse]]
-
-
-def submit_route(path: str, body: type[BaseModel], *aliases: str) -> Callable[[Handler], Handler]:
-    """A POST /mj/submit/<path> route reading `body`: authentication errors keep their HTTP
-    status; every other refusal is HTTP 200 with a SubmitResultVO code (NZK), which relays read."""
-
-    def register(handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> JSONResponse:
-            key = await authenticate(request)
-            data: Any = None
-            try:
-                data = await read_json(request)
-                return await handler(request, key, parse_model(body, data))
-            except TaskError as err:
-                if err.code in HTTP_LEVEL or err.http_status >= 500:
-                    raise
-                prompt = data.get("prompt") if isinstance(data, dict) else None
-                return failure(err, prompt if isinstance(prompt, str) else None)
-
-        doc = documented(body, errors=SubmitResult, statuses=(401, 413, 429), ok=SubmitResult)
-        for name in (path, *aliases):
-            router.add_api_route(
-                f"/submit/{name}", endpoint, methods=["POST"], name=f"mj_submit_{name}", **doc
-            )
-        return handler
-
-    return register
-
-
-def _accepted(task: Task) -> JSONResponse:
-    return JSONResponse(result(Code.SUCCESS, "Submit success", task.id))
-
-
-async def _submit(request: Request, key: ApiKey, req: TaskRequest) -> JSONResponse:
-    return _accepted(await ctx(request).service.submit(key, req))
-
-
-def _parse(text: str, bot: str | None) -> tuple[dict[str, Any], Speed]:
-    try:
-        parsed, speed = mjproxy_prompt(text, bot)
-    except PromptError as exc:
-        raise prompt_error(exc) from exc
-    return parsed.to_dict(), Speed(speed)
-
-
-async def _parent(request: Request, key: ApiKey, task_id: str | None) -> Task:
-    if not task_id or not task_id.strip():
-        raise invalid("taskId is required (taskId不能为空)", "taskId")
-    try:
-        return await ctx(request).service.get(key, task_id.strip())
-    except TaskError as err:
-        if err.code is not ErrorCode.NOT_FOUND:
-            raise
-        message = f"Task not found or expired: {task_id.strip()} (关联任务不存在或已失效)"
-        raise TaskError(ErrorCode.NOT_FOUND, message, 404, param="taskId") from err
-
-
-def _request(request: Request, body: _Body, operation: Operation, **fields: Any) -> TaskRequest:
-    return TaskRequest(
-        operation=operation,
-        model=MODEL,
-        dialect=DIALECT,
-        callback_url=notify_url(request, body.notifyHook),
-        index_field="index",  # this API numbers images from 1
-        index_base=1,
-        **fields,
-    )
 
 
 def _action_request(
@@ -128,7 +62,7 @@ def _action_request(
 ) -> TaskRequest:
     """An action on `parent` as a TaskRequest (modal ones are completed by /mj/submit/modal)."""
     index = None if action.operation is Operation.REROLL else action.index - 1
-    req = _request(
+    req = task_request(
         request,
         body,
         action.operation,
@@ -156,48 +90,27 @@ async def _run_action(
         task = await ctx(request).service.open_modal(key, req)
         properties = {"finalPrompt": display_prompt(parent), "remix": True}
         return JSONResponse(result(Code.MODAL, "Waiting for window confirm", task.id, properties))
-    return await _submit(request, key, req)
-
-
-def _prompted(
-    request: Request, body: ImagineBody | RetextureBody, operation: Operation, params: dict[str, Any]
-) -> TaskRequest:
-    """A task from a prompt as on Discord: the text is required, `--fast` & co pick the mode."""
-    text = (body.prompt or "").strip()
-    if not text:
-        raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required (prompt不能为空)", 400, param="prompt")
-    parsed, speed = _parse(text, body.botType)
-    req = _request(
-        request,
-        body,
-        operation,
-        prompt=text,
-        parsed=parsed,
-        speed=forced_speed(request) or speed,
-        params=params,
-        prompt_version=mjproxy_version(body.botType),
-    )
-    req.raw_request = request_record(body, botType=body.botType)
-    return req
+    return await submit_task(request, key, req)
 
 
 @submit_route("imagine", ImagineBody)
 async def imagine(request: Request, key: ApiKey, body: ImagineBody) -> JSONResponse:
     images = [image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(body.base64Array or [])]
-    req = _prompted(request, body, Operation.IMAGINE, {"image_urls": images} if images else {})
+    req = await prompted(request, body, Operation.IMAGINE, {"image_urls": images} if images else {})
     if req.parsed is not None and req.parsed.get("params", {}).get("video"):  # imagine … --video
         req.operation, req.params = Operation.VIDEO, video.imagine_params(req.parsed, images, request)
-    return await _submit(request, key, req)
+    return await submit_task(request, key, req)
 
 
 @submit_route("video", VideoBody)
 async def submit_video(request: Request, key: ApiKey, body: VideoBody) -> JSONResponse:
     ctx(request).service.require_capability(Operation.VIDEO)
     text = (body.prompt or "").strip()
-    parsed = video_prompt_fields(text)
+    english = await ctx(request).service.english(text)
+    parsed = video_prompt_fields(english.text)
     if video.is_extend(body):
-        parent = await _parent(request, key, body.taskId)
-        req = _request(
+        parent = await parent_task(request, key, body.taskId)
+        req = task_request(
             request,
             body,
             Operation.VIDEO_EXTEND,
@@ -210,7 +123,7 @@ async def submit_video(request: Request, key: ApiKey, body: VideoBody) -> JSONRe
         )
         req.index_base = 0  # TAO numbers clips 0–3 here
     else:
-        req = _request(
+        req = task_request(
             request,
             body,
             Operation.VIDEO,
@@ -220,7 +133,8 @@ async def submit_video(request: Request, key: ApiKey, body: VideoBody) -> JSONRe
             params=video.animate_params(body, request),
         )
     req.raw_request = request_record(body, action="extend" if video.is_extend(body) else None)
-    return await _submit(request, key, req)
+    req.translation = english.record
+    return await submit_task(request, key, req)
 
 
 _CHANGE_ACTIONS = ("UPSCALE", "VARIATION", "REROLL")
@@ -234,7 +148,7 @@ async def _change(
         raise invalid("action must be UPSCALE, VARIATION or REROLL (action参数错误)", "action")
     if action != "REROLL" and (index is None or not 1 <= index <= 4):
         raise invalid("index must be 1–4 for UPSCALE and VARIATION", "index")
-    parent = await _parent(request, key, task_id)
+    parent = await parent_task(request, key, task_id)
     custom_id = custom_id_for(action, index or 1, parent.id)
     return await _run_action(request, key, parent, parse_custom_id(custom_id), body, custom_id, False)
 
@@ -265,7 +179,9 @@ async def action(request: Request, key: ApiKey, body: ActionBody) -> JSONRespons
     if not body.customId:
         raise invalid("customId is required", "customId")
     act = parse_custom_id(body.customId)
-    parent = await _parent(request, key, body.taskId)
+    parent = await parent_task(request, key, body.taskId)
+    if "words" in act.params or act.operation is Operation.DESCRIBE:
+        return await submit_task(request, key, from_words(request, parent, act, body))
     if body.strong is False and body.customId.startswith("MJ::JOB::variation::"):
         act.params["strength"] = "subtle"  # V1–V4 under Low Variation Mode
     remix = bool(body.enableRemix) and act.operation in REMIXABLE
@@ -274,7 +190,7 @@ async def action(request: Request, key: ApiKey, body: ActionBody) -> JSONRespons
 
 @submit_route("modal", ModalBody)
 async def modal(request: Request, key: ApiKey, body: ModalBody) -> JSONResponse:
-    task = await _parent(request, key, body.taskId)
+    task = await parent_task(request, key, body.taskId)
     text = (body.prompt or "").strip()
     params: dict[str, Any] = {}
     if task.operation is Operation.ZOOM:
@@ -291,17 +207,25 @@ async def modal(request: Request, key: ApiKey, body: ModalBody) -> JSONResponse:
             raise invalid("maskBase64 is required for Vary (Region)", "maskBase64")
         params["mask"] = {"base64": body.maskBase64.strip()}
     # text is a remix prompt (Custom Zoom pre-fills the original); parameters alone change nothing
-    parsed = None
+    parsed, translation = None, None
     if has_words(text):
+        english = await ctx(request).service.english(text)
+        translation = english.record
         try:
-            parsed = parse(text, str(task.request.get("version") or "7")).to_dict()
+            parsed = parse(english.text, str(task.request.get("version") or "7")).to_dict()
         except PromptError as exc:
             raise prompt_error(exc) from exc
     record = {"state": state_text(body.state)} if body.state is not None else None
     done = await ctx(request).service.submit_modal(
-        key, task.id, prompt=(body.prompt or "").strip(), parsed=parsed, params=params, request=record
+        key,
+        task.id,
+        prompt=(body.prompt or "").strip(),
+        parsed=parsed,
+        params=params,
+        request=record,
+        translation=translation,
     )
-    return _accepted(done)
+    return accepted(done)
 
 
 @submit_route("blend", BlendBody)
@@ -313,7 +237,7 @@ async def blend(request: Request, key: ApiKey, body: BlendBody) -> JSONResponse:
     if dims not in BLEND_DIMENSIONS:
         raise invalid("dimensions must be PORTRAIT, SQUARE or LANDSCAPE (dimensions参数错误)", "dimensions")
     images = [image_data_uri(b, f"base64Array[{i}]", request) for i, b in enumerate(arrays)]
-    req = _request(
+    req = task_request(
         request,
         body,
         Operation.BLEND,
@@ -321,7 +245,7 @@ async def blend(request: Request, key: ApiKey, body: BlendBody) -> JSONResponse:
         params={"image_urls": images, "dimensions": BLEND_DIMENSIONS[dims]},
     )
     req.raw_request = request_record(body, botType=body.botType, dimensions=dims)
-    return await _submit(request, key, req)
+    return await submit_task(request, key, req)
 
 
 @submit_route("retexture", RetextureBody)
@@ -329,12 +253,11 @@ async def retexture(request: Request, key: ApiKey, body: RetextureBody) -> JSONR
     if not (body.prompt or "").strip():
         raise TaskError(ErrorCode.INVALID_PROMPT, "prompt is required (prompt不能为空)", 400, param="prompt")
     image = image_ref(body.image, "image", request)
-    return await _submit(request, key, _prompted(request, body, Operation.RETEXTURE, {"image_url": image}))
+    req = await prompted(request, body, Operation.RETEXTURE, {"image_url": image})
+    return await submit_task(request, key, req)
 
 
 _UNSUPPORTED: dict[str, tuple[str, type[BaseModel]]] = {
-    "describe": ("Describe (image to prompt)", DescribeBody),
-    "shorten": ("Shorten (prompt analysis)", ShortenBody),
     "edits": (
         "Edits of an uploaded image (use /mj/submit/action with Vary (Region), or retexture)",
         RetextureBody,

@@ -95,7 +95,8 @@ def failure(err: TaskError, prompt: str | None) -> JSONResponse:
     properties: dict[str, Any] = {}
     code = mj_code(err)
     if code == Code.BANNED_PROMPT:
-        properties = {"promptEn": prompt or "", "bannedWord": err.extra["banned_word"]}
+        english = err.extra.get("prompt_en") or prompt or ""  # the translation, when it was translated
+        properties = {"promptEn": english, "bannedWord": err.extra["banned_word"]}
     return JSONResponse(result(code, err.message, None, properties))
 
 

@@ -31,10 +31,11 @@ IMAGE = frozenset(
         Operation.UPLOAD_PAINT,
         Operation.RETEXTURE,
         Operation.REMOVE_BG,
+        Operation.SHORTEN,  # reads the model's own text encoder
     }
 )
 VIDEO = frozenset({Operation.VIDEO, Operation.VIDEO_EXTEND, Operation.VIDEO_UPSCALE})  # with a video model
-SUPPORTED = IMAGE | VIDEO
+SUPPORTED = IMAGE | VIDEO | {Operation.DESCRIBE}  # Describe with a captioning model
 
 
 class LocalEngine:
@@ -48,9 +49,16 @@ class LocalEngine:
         cpu_offload: bool = False,
         compile: bool = False,
         lock: threading.Lock | None = None,
+        caption_source: str | None = None,
     ) -> None:
         self.pipelines = Pipelines(
-            preset, models_dir, device, video, cpu_offload=cpu_offload, compile=compile
+            preset,
+            models_dir,
+            device,
+            video,
+            cpu_offload=cpu_offload,
+            compile=compile,
+            caption_source=caption_source,
         )
         self._lock = lock or threading.Lock()
 
@@ -70,6 +78,8 @@ class LocalEngine:
         self.pipelines.load()
 
     def supports(self, operation: Operation) -> bool:
+        if operation is Operation.DESCRIBE:
+            return self.pipelines.caption_source is not None
         return operation in IMAGE or (operation in VIDEO and self.pipelines.video_preset is not None)
 
     def run(self, job: EngineJob, control: JobControl) -> EngineResult:

@@ -48,8 +48,11 @@ class Pipelines:
         *,
         cpu_offload: bool = False,
         compile: bool = False,
+        caption_source: str | None = None,
     ) -> None:
         self.preset = preset
+        self.caption_source = caption_source  # Describe's captioner (None: no Describe)
+        self._captioner: Any = None
         self.cpu_offload = cpu_offload
         self.compile = compile
         self.video_preset = video
@@ -278,6 +281,27 @@ class Pipelines:
                 ) from exc
             log.info("video model %s loaded from %s on %s", vp.name, source, self.device)
         return self._video
+
+    def captioner(self) -> Any:
+        """Describe's captioner (Florence-2), loaded on first use."""
+        if self._captioner is None:
+            from openmj.engines.local.captioner import Captioner
+
+            source = self.caption_source
+            if source is None:
+                raise EngineLoadError(f"The model '{self.preset.name}' has no captioning model configured")
+            if source == "tiny":
+                from openmj.engines.local.tiny_text import ensure_tiny_captioner
+
+                source = str(ensure_tiny_captioner(self.models_dir))
+            try:
+                self._captioner = Captioner(source, self.device)
+            except Exception as exc:
+                raise EngineLoadError(
+                    f"Cannot load the captioning model from '{source}': {type(exc).__name__}: {exc}"
+                ) from exc
+            log.info("captioning model loaded from %s on %s", source, self.device)
+        return self._captioner
 
     def segmenter(self) -> Any:
         """The background-removal model (ONNX), loaded on first use."""

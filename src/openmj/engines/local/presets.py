@@ -294,3 +294,28 @@ def _guess_family(path: Path) -> Preset:
         controlnet=None,
         licence="local model",
     )
+
+
+#: captioning models for Describe (docs/describe-shorten.md): Florence-2 (MIT), run by
+#: transformers' own Florence2ForConditionalGeneration; "tiny" is the offline twin
+CAPTION_PRESETS = {
+    "florence-2-base": "florence-community/Florence-2-base",  # 0.23 B parameters, CPU-friendly
+    "florence-2-large": "florence-community/Florence-2-large",  # 0.77 B
+    "tiny-florence-2": "tiny",
+}
+NO_CAPTION = ("none", "off", "")
+
+
+def resolve_caption_model(model: Preset, caption_model: str) -> str | None:
+    """The captioner source a worker serves for Describe: `--caption-model` (a preset, a folder or
+    a hub id; "none" turns Describe off; "auto": the tiny twin with a tiny image model, else
+    Florence-2 base)."""
+    name = caption_model.strip()
+    if name.lower() in NO_CAPTION:
+        return None
+    if name == "auto":
+        name = "tiny-florence-2" if model.source == "tiny" else "florence-2-base"
+    if name in CAPTION_PRESETS:
+        return CAPTION_PRESETS[name]
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name

@@ -12,7 +12,7 @@ from openmj.core.mapping import GenerationPlan
 from openmj.core.tasks import Operation, Task
 from openmj.engines.base import EngineJob, EngineResult, JobControl
 from openmj.engines.base import plan_for as engine_plan
-from openmj.engines.local import adapters, editing, redraw, video
+from openmj.engines.local import adapters, editing, redraw, video, words
 from openmj.engines.local.generate import run_plan
 from openmj.engines.local.pipelines import Pipelines
 from openmj.media.watermark import watermark
@@ -71,6 +71,8 @@ RUNNERS: dict[Operation, Runner] = {
     Operation.VIDEO: video.animate,
     Operation.VIDEO_EXTEND: video.extend,
     Operation.VIDEO_UPSCALE: video.upscale,
+    Operation.DESCRIBE: words.describe,
+    Operation.SHORTEN: words.shorten,
 }
 
 
