@@ -34,6 +34,7 @@ LIMITS = {
     "OPENMJ_DEFAULT_CONCURRENCY": "1000000000",
     "OPENMJ_QUEUE_CAP": "1000000000",
     "OPENMJ_LOG_LEVEL": "WARNING",
+    "OPENMJ_TRANSLATION_MODEL": "none",  # API-only nodes translate only when asked (docs/prompt.md)
     "HF_HUB_OFFLINE": "1",
 }
 

@@ -266,17 +266,22 @@ def model_caps(
 
 
 def translation_models(settings: Settings) -> dict[str, str]:
-    """{language: model} of the prompt translator; {} when translation is off. ValueError names
-    a bad `--translation-model` or `--translate-prompts`."""
+    """{language: model} of the prompt translator; {} when translation is off. "auto" is the tiny
+    twin with a tiny image model, opus-mt where a worker runs (torch is loaded anyway), and off on
+    an API-only node. ValueError names a bad `--translation-model` or `--translate-prompts`."""
     from openmj.core.prompt.translation import SCOPES
     from openmj.engines.local.presets import resolve_preset
-    from openmj.language.models import parse_models
+    from openmj.language.models import AUTO, parse_models
 
     if settings.translate_prompts not in SCOPES:
         raise ValueError(
             f"--translate-prompts must be one of {', '.join(SCOPES)}, not {settings.translate_prompts!r}"
         )
     tiny = resolve_preset(settings.model_names[0]).source == "tiny"
+    if settings.translation_model.strip() == AUTO and not tiny and not settings.run_worker:
+        # an API-only node stays free of torch unless translation is asked for by name
+        log.info("prompt translation is off on this API-only node (--translation-model opus-mt turns it on)")
+        return {}
     return parse_models(settings.translation_model, tiny_image_model=tiny)
 
 

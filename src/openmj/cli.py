@@ -217,9 +217,9 @@ def serve(
     if no_worker:
         settings = settings.model_copy(update={"run_worker": False})
     _check_models(settings)
-    translator = _load_translator(settings)
     _first_key(settings)
     engine = _load_engine(settings) if settings.run_worker else None
+    translator = _load_translator(settings)
     typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
     uvicorn.run(
         create_app(settings, engine, translator),
@@ -388,7 +388,16 @@ def models(
     from openmj.app import served_models
     from openmj.core.families import family
     from openmj.engines.local.engine import IMAGE, VIDEO
-    from openmj.engines.local.presets import PRESETS, VIDEO_PRESETS, resolve_preset, resolve_video_preset
+    from openmj.engines.local.presets import (
+        CAPTION_PRESETS,
+        PRESETS,
+        VIDEO_PRESETS,
+        resolve_caption_model,
+        resolve_preset,
+        resolve_video_preset,
+    )
+    from openmj.language.models import LICENCES
+    from openmj.language.models import PRESETS as PRESETS_TRANSLATION
 
     settings = _settings(video_model=video_model, **_model_settings(model, version_map, None, None))
     try:
@@ -414,12 +423,29 @@ def models(
             ", ".join(sorted(o.value for o in VIDEO)),
             "yes" if served_video is not None and v.name == served_video.name else "",
         )  # fmt: skip
+    for name, source in CAPTION_PRESETS.items():
+        served_caption = resolve_caption_model(
+            resolve_preset(settings.model_names[0]), settings.caption_model
+        )
+        table.add_row(
+            name, "captioner", source, "Florence-2", "MIT", "-", "describe",
+            "yes" if served_caption == source else "",
+        )  # fmt: skip
+    for lang, source in PRESETS_TRANSLATION["opus-mt"].items():
+        table.add_row(
+            f"opus-mt ({lang})", "translator", source, "Marian", LICENCES.get(source, "-"), "-",
+            "prompt translation", "",
+        )  # fmt: skip
     console = Console(width=220)
     console.print(table)
     video_text = served_video.name if served_video else "none"
     console.print(f"This deployment serves: image models {', '.join(served.names)}; video model {video_text}")
     routes = ", ".join(f"{k} → {v}" for k, v in sorted(served.version_map.items()))
     console.print(f"Version map: {routes}")
+    console.print(
+        f"Describe: {settings.caption_model} (--caption-model); prompt translation: "
+        f"{settings.translation_model} (--translation-model), scope {settings.translate_prompts}"
+    )
 
 
 # --------------------------------------------------------------------------- prompt

@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     # Describe's captioning model: "auto" (the tiny twin with a tiny image model, else
     # florence-2-base), a preset of engines/local/presets.py CAPTION_PRESETS, a folder, a hub id, "none"
     caption_model: str = "auto"
-    # prompt translation (docs/prompt.md): "auto" (the tiny twin with a tiny image model, else
-    # the opus-mt preset), a preset of openmj.language.models, "none", or LANG=MODEL pairs
+    # prompt translation (docs/prompt.md): "auto" (the tiny twin with a tiny image model, the
+    # opus-mt preset where a worker runs, off on an API-only node), a preset of
+    # openmj.language.models, "none", or LANG=MODEL pairs
     translation_model: str = "auto"
     # what requests without a translation flag (midjourney-proxy, EvoLink) get: off | cjk | all
     translate_prompts: str = "cjk"

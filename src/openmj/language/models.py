@@ -20,11 +20,19 @@ PRESETS: dict[str, dict[str, str]] = {
     },
     TINY: {"zh": TINY, "ja": TINY, "ko": TINY, ANY: TINY},
 }
+#: as their model cards state them (zh-en from docs/reference; the others to re-check when a
+#: release changes them): both licences allow commercial use, CC-BY with attribution
+LICENCES = {
+    "Helsinki-NLP/opus-mt-zh-en": "CC-BY-4.0",
+    "Helsinki-NLP/opus-mt-ja-en": "Apache-2.0",
+    "Helsinki-NLP/opus-mt-ko-en": "Apache-2.0",
+    "Helsinki-NLP/opus-mt-mul-en": "Apache-2.0",
+}
 #: what the "*" model is asked to read, besides the languages named: detection is limited to
 #: these and English (fewer candidates, fewer mistakes on short prompts)
 ANY_LANGUAGES = ("es", "fr", "de", "it", "pt", "ru", "nl", "pl", "tr", "vi", "id")
 NONE = "none"
-AUTO = "auto"  # "tiny" with a tiny image model, else "opus-mt"
+AUTO = "auto"  # "tiny" with a tiny image model, else "opus-mt" (off on an API-only node: app.py)
 
 
 def parse_models(text: str, *, tiny_image_model: bool = False) -> dict[str, str]:
