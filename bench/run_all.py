@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_api, bench_engine, bench_pg, bench_store, bench_video  # noqa: E402
+from bench import bench_api, bench_engine, bench_pg, bench_store, bench_video, bench_words  # noqa: E402
 
 
 def machine() -> str:
@@ -77,6 +77,10 @@ def main() -> None:
     print("\n## Video overhead (tiny video model, CPU)\n", flush=True)
     results["video"] = bench_video.run(max(3, args.runs // 2))
     print(results["video"]["markdown"], flush=True)
+
+    print("\n## Translation, describe, shorten (tiny models, CPU)\n", flush=True)
+    results["words"] = bench_words.run(max(5, args.runs))
+    print(json.dumps({k: results["words"][k] for k in ("translation", "describe", "shorten")}), flush=True)
 
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
