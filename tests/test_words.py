@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from openmj.core.tasks import Operation, Status
 from openmj.moderation import PromptModerator
 from tests.helpers import image, stored
 from tests.live import LiveServer, make_settings, wait_until
+from tests.loopback import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -240,6 +242,23 @@ def test_describe_then_imagine_and_retry(live: LiveServer, key: str) -> None:
         assert stored(live, again["result"]).seed != stored(live, out["result"]).seed
 
 
+def test_describe_notify_hook_carries_the_prompts(live: LiveServer, key: str) -> None:
+    with Receiver(default=[200]) as receiver, live.client(key) as c:
+        body = {"base64": png_data((64, 64), "teal"), "notifyHook": receiver.url("/hook"), "state": "s1"}
+        out = c.post("/mj/submit/describe", json=body).json()
+        assert out["code"] == 1, out
+        mj_wait(c, out["result"])
+        last = wait_until(
+            lambda: [
+                b for b in (json.loads(h.body) for h in receiver.hits("/hook")) if b["status"] == "SUCCESS"
+            ],
+            60,
+        )[-1]
+    assert last["id"] == out["result"] and last["action"] == "DESCRIBE" and last["state"] == "s1"
+    assert len(described_prompts(last)) == 4 and all(p.endswith(" --ar 1:1") for p in described_prompts(last))
+    assert [b["customId"] for b in last["buttons"]][-1] == "MJ::Picread::Retry"
+
+
 def test_describe_link_and_bad_images(live: LiveServer, key: str) -> None:
     with live.client(key) as c:
         tasks_before = c.get("/v1/tasks").json()["total"]
@@ -262,9 +281,11 @@ LONG = (
 
 def test_shorten_ranks_words_and_imagines_a_shorter_prompt(live: LiveServer, key: str) -> None:
     with live.client(key) as c:
+        before = c.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
         out = c.post("/mj/submit/shorten", json={"prompt": f"{LONG} --ar 16:9 --s 250"}).json()
         assert out["code"] == 1, out
         task = mj_wait(c, out["result"])
+        assert before - c.get("/v1/credits").json()["data"]["token"]["remaining_credits"] == 4
         assert task["action"] == "SHORTEN" and task["prompt"] == f"{LONG} --ar 16:9 --s 250"
         text = task["description"]
         assert text.startswith("**IMPORTANT TOKENS**\n") and "**Shortened prompts**" in text

@@ -216,6 +216,8 @@ class TaskService:
         spec = validate_request(req, parent, caps)
         if req.translation is not None:
             spec["translation"] = req.translation
+        elif parent is not None and req.parsed is None and "translation" in parent.spec:
+            spec["translation"] = parent.spec["translation"]  # an action keeps its source's prompt
         self._check_urls(spec)
         self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)

@@ -20,8 +20,9 @@ from openmj.core.tasks import Operation, Speed
 GRID_PRICE = {Speed.DRAFT: 4.0, Speed.RELAX: 4.0, Speed.FAST: 8.0, Speed.TURBO: 16.0}
 # EvoLink V8.1's top-level quality "hd" (native HD) costs 1.5× the speed's price; the two multiply
 HD_PRICE_FACTOR = 1.5
+# ... and so do Describe and Shorten: no grid is drawn (new-api prices mj_describe at half of mj_imagine)
 SINGLE_IMAGE_OPERATIONS = frozenset(
-    {Operation.UPSCALE, Operation.ENHANCE, Operation.REMOVE_BG, Operation.DESCRIBE}
+    {Operation.UPSCALE, Operation.ENHANCE, Operation.REMOVE_BG, Operation.DESCRIBE, Operation.SHORTEN}
 )
 
 DEFAULT_PRICES: dict[str, float] = {
