@@ -126,6 +126,10 @@ def test_every_image_operation_completes(
     ids.append(mj_submit(client, "/mj/submit/action", {"taskId": draft["id"], "customId": square}))
     uri = "data:image/png;base64," + base64.b64encode(png(pattern((96, 96), 3))).decode()
     ids.append(mj_submit(client, "/mj/submit/blend", {"base64Array": [uri, uri], "dimensions": "SQUARE"}))
+    # shorten reads the family's own text encoder (CLIP, or Qwen3 for FLUX.2 klein and Z-Image)
+    ids.append(
+        mj_submit(client, "/mj/submit/shorten", {"prompt": "a quiet harbour at dawn, fishing boats --ar 3:2"})
+    )
     operations = set()
     for task_id in ids:
         task = stored(live, task_id)
@@ -136,6 +140,11 @@ def test_every_image_operation_completes(
         task = stored(live, task_id)
         operations.add(task.operation)
         assert task.engine_model == name
+        if task.operation is Operation.SHORTEN:
+            assert task.output is not None and len(task.output["prompts"]) == 5
+            assert all(p.endswith(" --ar 3:2") for p in task.output["prompts"])
+            assert len({s for _, s in task.output["tokens"]}) > 2  # measured on this encoder
+            continue
         assert task.results and all(r.width % 8 == 0 for r in task.results)
     assert operations == set(IMAGE)
 
