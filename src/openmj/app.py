@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -298,6 +298,19 @@ def served_models(settings: Settings) -> ServedModels:
         model_caps(m, settings.video_model, main=i == 0, caption_model=settings.caption_model)
         for i, m in enumerate(settings.model_names)
     ]
+    if settings.providers_file is not None:  # every task goes through the relay (docs/relay.md)
+        from openmj.relay.engine import RELAY_MODEL
+        from openmj.relay.providers import load_providers
+
+        providers = load_providers(settings.providers_file)
+        local = any(p.dialect == "local" for p in providers)  # then anything the local model does
+        upstream = frozenset(o for p in providers if p.dialect != "local" for o in p.serves)
+        base = caps[0] if local else ModelCaps(segmenter=False)
+        caps = [
+            replace(
+                base, name=RELAY_MODEL, video=False, describe=False, operations=None if local else upstream
+            )
+        ]
     return ServedModels.build(caps, settings.version_map)
 
 

@@ -22,8 +22,16 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, disab
 prompt_app = typer.Typer(no_args_is_help=True, help="The Midjourney prompt language.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(prompt_app, name="prompt")
+providers_app = typer.Typer(no_args_is_help=True, help="Upstream providers of the relay (docs/relay.md).")
+app.add_typer(providers_app, name="providers")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (env OPENMJ_DATA_DIR)")]
+ProvidersOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--providers", help="Relay tasks to the upstream providers in this TOML file (docs/relay.md)"
+    ),
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -180,6 +188,7 @@ def serve(
         typer.Option(help="Video preset (wan21-flf2v-720p, wan21-i2v-480p, tiny-video), folder or none"),
     ] = None,
     caption_model: CaptionOption = None,
+    providers: ProvidersOption = None,
     translation_model: Annotated[
         str | None,
         typer.Option(help="Prompt translation: auto, opus-mt, tiny, none, or LANG=MODEL,… (docs/prompt.md)"),
@@ -207,6 +216,7 @@ def serve(
         data_dir=data_dir,
         video_model=video_model,
         caption_model=caption_model,
+        providers_file=providers,
         translation_model=translation_model,
         translate_prompts=translate_prompts,
         workers=workers,
@@ -238,6 +248,7 @@ def worker(
     compile: CompileOption = None,
     video_model: Annotated[str | None, typer.Option(help="Video preset, folder or none")] = None,
     caption_model: CaptionOption = None,
+    providers: ProvidersOption = None,
     workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
     database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
 ) -> None:
@@ -250,6 +261,7 @@ def worker(
         data_dir=data_dir,
         video_model=video_model,
         caption_model=caption_model,
+        providers_file=providers,
         workers=workers,
         database_url=database_url,
         **_model_settings(model, None, cpu_offload, compile),
@@ -464,6 +476,62 @@ def prompt_parse(
     result = normal_form(text, version)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     raise typer.Exit(0 if result.get("ok") else 1)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+def _providers(path: Path | None) -> list[Any]:
+    from openmj.relay.providers import ProvidersError, load_providers
+
+    path = path or _settings().providers_file
+    if path is None:
+        typer.echo("error: no providers file (--providers FILE or OPENMJ_PROVIDERS_FILE)", err=True)
+        raise typer.Exit(2)
+    try:
+        return load_providers(path)
+    except ProvidersError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@providers_app.command("list")
+def providers_list(providers: ProvidersOption = None) -> None:
+    """The providers, by tier: dialect, address, weight, what they serve (keys never shown)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "dialect", "base URL", "priority", "weight", "operations", "key")
+    for p in sorted(_providers(providers), key=lambda p: -p.priority):
+        ops = (
+            "everything the local model does"
+            if p.dialect == "local"
+            else ", ".join(sorted(o.value for o in p.serves))
+        )
+        key = "set" if p.secret else ("-" if p.dialect == "local" else "MISSING")
+        table.add_row(p.name, p.dialect, p.base_url or "-", str(p.priority), f"{p.weight:g}", ops, key)
+    Console(width=200).print(table)
+
+
+@providers_app.command("check")
+def providers_check(providers: ProvidersOption = None) -> None:
+    """Ask each provider whether it answers and what balance its key has; exit 1 if one fails."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from openmj.relay.check import check_provider
+
+    table = Table("name", "dialect", "reachable", "key", "balance", "detail")
+    failed = False
+    for p in _providers(providers):
+        result = check_provider(p)
+        failed |= not result.ok
+        table.add_row(
+            p.name, p.dialect, "yes" if result.reachable else "NO", result.key, result.balance, result.detail
+        )
+    Console(width=200).print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

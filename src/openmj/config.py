@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # OPENMJ_VERSION_MAP='{"niji": "z-image-turbo", "6": "sdxl-lightning"}'
     # (defaults: everything to the main model, niji to the second model when there is one)
     version_map: dict[str, str] = Field(default_factory=dict)
+    # upstream Midjourney providers (docs/relay.md): with a file, tasks are relayed to them
+    providers_file: Path | None = None
     cpu_offload: bool = False  # a GPU too small for the model: components move to it while they run
     compile: bool = False  # torch.compile the denoiser (the first job pays the compile time)
     video_model: str | None = None  # default: the image preset's own (tiny → tiny-video); "none" = off

@@ -83,6 +83,7 @@ class Worker:
             return False
         log.info("worker %s: running %s (%s, attempt %d)", self.id, task.id, task.operation, task.attempts)
         control = JobControl(deadline=task.deadline)
+        control.on_checkpoint = self._checkpointer(task, asyncio.get_running_loop())
         self.current = control
         beat = asyncio.create_task(self._heartbeat(task, control))
         try:
@@ -113,6 +114,14 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
         return True
+
+    def _checkpointer(self, task: Task, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
+        """For the engine's thread: store a note with the task and wait until it is written."""
+
+        def save(note: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(self.repo.save_output(task.id, self.id, note), loop).result(60)
+
+        return save
 
     async def _job(self, task: Task) -> EngineJob:
         """The engine's inputs: the source image of an action, fetched URLs (openmj.inputs)."""

@@ -30,7 +30,7 @@ from openmj.core.operations import (
 )
 from openmj.core.pricing import PriceTable
 from openmj.core.prompt.translation import Translator, translate_prompt
-from openmj.core.routing import ServedModels
+from openmj.core.routing import ServedModels, pinned_source
 from openmj.core.spec import Spec, TranslationSpec
 from openmj.core.tasks import (
     CANCELLED_MESSAGE,
@@ -218,6 +218,8 @@ class TaskService:
             spec["translation"] = req.translation
         elif parent is not None and req.parsed is None and "translation" in parent.spec:
             spec["translation"] = parent.spec["translation"]  # an action keeps its source's prompt
+        if (pinned := pinned_source(parent, req.parent_index)) is not None:
+            spec["upstream_parent"] = pinned
         self._check_urls(spec)
         self._resolve_random_styles(spec)
         seed = self._seed(req.operation, spec)

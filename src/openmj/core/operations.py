@@ -54,6 +54,12 @@ PROMPT_SEEDED = frozenset({Operation.IMAGINE, Operation.REROLL})
 
 def require_capability(operation: Operation, caps: ModelCaps) -> None:
     """Refuse an operation the configured models cannot run, before its fields are read."""
+    if caps.operations is not None and operation not in caps.operations:
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            f"'{operation.value}' is not supported by this server: none of its providers offers it",
+            400,
+        )
     if operation is Operation.DESCRIBE and not caps.describe:
         raise TaskError(
             ErrorCode.NOT_SUPPORTED,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from openmj.core.families import Family, family
+from openmj.core.spec import UpstreamSpec
 from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
 from openmj.core.video import VIDEO_OPERATIONS
 
@@ -29,11 +30,21 @@ class ModelCaps:
     segmenter: bool = True
     video: bool = False  # a video model is configured (--video-model)
     describe: bool = False  # a captioning model is configured (--caption-model)
+    operations: frozenset[Operation] | None = None  # what it can run (a relay: what its providers express)
     family: str = "sd15"
 
     @property
     def traits(self) -> Family:
         return family(self.family)
+
+
+def pinned_source(parent: Task | None, index: int | None) -> UpstreamSpec | None:
+    """A follow-up of a relayed task goes to the provider that made it, naming that provider's own
+    task (docs/relay.md): the parent's upstream note, with the image the action is on."""
+    upstream = (parent.output or {}).get("upstream") if parent is not None else None
+    if not upstream or not upstream.get("task_id"):
+        return None
+    return {"provider": str(upstream["provider"]), "task_id": str(upstream["task_id"]), "index": index or 0}
 
 
 def version_keys(version: str) -> list[str]:

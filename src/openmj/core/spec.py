@@ -105,6 +105,14 @@ class TranslationSpec(TypedDict, total=False):
     pieces: list[list[str]]  # [source words, English] for each translated piece
 
 
+class UpstreamSpec(TypedDict, total=False):
+    """Where a relayed task's source lives (docs/relay.md): its provider and that provider's id."""
+
+    provider: str
+    task_id: str
+    index: int  # the source image, 0-based
+
+
 class Spec(TypedDict, total=False):
     prompt: PromptSpec
     options: OptionsSpec
@@ -115,3 +123,4 @@ class Spec(TypedDict, total=False):
     version: str  # the Midjourney version it was asked for ("7", "8.1", "niji 7"): routing, V8 rules
     quality: str  # EvoLink V8.x top-level quality: "hd" renders the long side twice as large
     translation: TranslationSpec  # the prompt was translated to English before it was parsed
+    upstream_parent: UpstreamSpec  # a relayed follow-up: it goes to the provider that made its source

@@ -10,6 +10,20 @@ if TYPE_CHECKING:
 
 
 def build_engine(settings: Settings) -> Engine:
+    """With a providers file, the relay (docs/relay.md), over the local models when a provider is
+    `local`; else the local models."""
+    if settings.providers_file is not None:
+        from openmj.net import NetPolicy
+        from openmj.relay.engine import RelayEngine
+        from openmj.relay.providers import load_providers
+
+        providers = load_providers(settings.providers_file)
+        local = build_local_engine(settings) if any(p.dialect == "local" for p in providers) else None
+        return RelayEngine(providers, local, net=NetPolicy(allow_private=settings.allow_private_network))
+    return build_local_engine(settings)
+
+
+def build_local_engine(settings: Settings) -> Engine:
     """One LocalEngine per served model (`--model A --model B`); the first carries the video
     and captioning models. Several share one device lock (LocalEngines)."""
     import threading

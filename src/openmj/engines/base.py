@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +37,8 @@ class JobControl:
         self._shutdown = threading.Event()
         self._lock = threading.Lock()
         self._progress = 0
+        # set by the worker: stores a note with the task at once (the relay's upstream task id)
+        self.on_checkpoint: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def progress(self) -> int:
@@ -47,6 +50,11 @@ class JobControl:
         pct = max(0, min(99, int(fraction * 100)))
         with self._lock:
             self._progress = max(self._progress, pct)
+
+    def checkpoint(self, note: dict[str, Any]) -> None:
+        """Persist `note` as the task's output now, so a re-run after a crash can resume from it."""
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(note)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -675,6 +675,16 @@ class Repository:
             self._add_outbox(s, row, outbox, now)
             return True
 
+    async def save_output(self, task_id: str, worker_id: str, output: dict[str, Any]) -> bool:
+        """A running task's checkpoint (the relay's upstream task id), kept if the worker dies."""
+        async with self.db.write() as s:
+            row = await s.get(TaskRow, task_id, with_for_update=True)
+            if row is None or row.status != Status.PROCESSING.value or row.lease_owner != worker_id:
+                return False
+            row.output = output or None
+            row.updated_at = time.time()
+            return True
+
     async def finish_unsuccessfully(
         self,
         task_id: str,

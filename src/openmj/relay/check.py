@@ -1,0 +1,48 @@
+"""`openmj providers check`: does each provider answer, is its key accepted, what is its balance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openmj.relay.providers import Provider
+from openmj.relay.upstreams import Refused, UpstreamError, client_for
+
+#: each API's balance call and where the number is in its answer
+BALANCE = {
+    "evolink": ("/v1/credits", ("data", "token", "remaining_credits")),
+    "kie": ("/api/v1/chat/credit", ("data",)),
+    "apixo": ("/api/v1/apikeys/current-balance", ("data", "balance")),
+    "mjproxy": ("/mj/task/list", ()),  # no balance call: a key-checked read stands in
+}
+
+
+@dataclass
+class CheckResult:
+    reachable: bool
+    key: str  # "accepted", "refused", "-"
+    balance: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and self.key != "refused"
+
+
+def check_provider(provider: Provider) -> CheckResult:
+    if provider.dialect == "local":
+        return CheckResult(True, "-", "-", "this server's own engine")
+    path, where = BALANCE[provider.dialect]
+    client = client_for(provider)
+    try:
+        data = client.call("GET", path)
+    except UpstreamError as err:
+        if err.key_refused:
+            return CheckResult(True, "refused", "-", str(err))
+        return CheckResult(False, "-", "-", str(err))
+    except Refused as refused:  # it answered, but not this call (an older API version)
+        return CheckResult(True, "accepted", "-", f"no balance: {refused}")
+    value = data
+    for key in where:
+        value = value.get(key) if isinstance(value, dict) else None
+    shown = "-" if not where or value is None else str(value)
+    return CheckResult(True, "accepted", shown)

@@ -1,0 +1,342 @@
+"""Clients for the upstream APIs: one small class per dialect, each turning a core task into that
+API's own calls (its models, index fields or button ids) and its answers back into a `Poll`.
+
+Blocking (httpx): the relay engine runs in the worker's engine thread, like a diffusion job.
+Every failure is sorted here, once: `UpstreamError` is the upstream's (failover), `Refused` the
+client's (reported, never retried).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from openmj.core.prompt.render import prompt_text
+from openmj.core.tasks import Operation, Speed, Task
+from openmj.relay.providers import Provider
+
+
+class UpstreamError(Exception):
+    """The upstream failed (unreachable, slow, 5xx, 429, its key refused, a malformed answer)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, key_refused: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.key_refused = key_refused
+
+
+class Refused(Exception):
+    """The upstream refused the request itself (a bad prompt, a banned word): the client's fault."""
+
+    def __init__(self, message: str, *, policy: bool = False) -> None:
+        super().__init__(message)
+        self.policy = policy  # a content-policy refusal rather than an invalid request
+
+
+@dataclass
+class Poll:
+    state: Literal["waiting", "done", "failed"]
+    progress: int = 0
+    urls: list[str] = field(default_factory=list)
+    error: str = ""
+    refused: bool = False  # failed for the request's own reason (content policy, invalid prompt)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The upstream task a follow-up acts on: its provider's own id and the image index (0-based)."""
+
+    task_id: str
+    index: int
+
+
+_POLICY_WORDS = ("banned", "sensitive", "content policy", "content_policy", "moderation", "violation", "敏感")
+
+
+def is_policy(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in _POLICY_WORDS)
+
+
+class Upstream:
+    dialect = ""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    # -------------------------------------------------------------- HTTP, with failures sorted
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.provider.secret}"}
+
+    def call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        try:
+            with httpx.Client(base_url=self.provider.base_url, timeout=self.provider.timeout_s) as c:
+                r = c.request(method, path, json=body, params=params, headers=self.headers())
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(f"{self.provider.name}: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"{self.provider.name}: unreachable ({type(exc).__name__})") from exc
+        if r.status_code == 429:
+            after = r.headers.get("retry-after", "")
+            raise UpstreamError(
+                f"{self.provider.name}: rate limited (429)",
+                retry_after=float(after) if after.replace(".", "", 1).isdigit() else None,
+            )
+        if r.status_code in (401, 402, 403):
+            raise UpstreamError(f"{self.provider.name}: key refused ({r.status_code})", key_refused=True)
+        if r.status_code >= 500:
+            raise UpstreamError(f"{self.provider.name}: server error ({r.status_code})")
+        try:
+            data = r.json()
+        except ValueError as exc:
+            raise UpstreamError(f"{self.provider.name}: malformed answer (not JSON)") from exc
+        if r.status_code in (400, 404, 413, 422):
+            raise Refused(
+                _message(data) or f"refused by the upstream ({r.status_code})", policy=is_policy(str(data))
+            )
+        if not 200 <= r.status_code < 300:
+            raise UpstreamError(f"{self.provider.name}: unexpected status {r.status_code}")
+        return data
+
+    def field(self, data: Any, *path: str) -> Any:
+        """data[path…], or UpstreamError when the answer does not have it (malformed)."""
+        for key in path:
+            if not isinstance(data, dict) or key not in data:
+                raise UpstreamError(f"{self.provider.name}: malformed answer (no {'.'.join(path)})")
+            data = data[key]
+        return data
+
+    # -------------------------------------------------------------- the dialect's part
+    def submit(self, task: Task, parent: Parent | None) -> str:
+        raise NotImplementedError
+
+    def poll(self, upstream_id: str) -> Poll:
+        raise NotImplementedError
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        for key in ("msg", "message", "description", "failReason"):
+            if isinstance(data.get(key), str) and data[key]:
+                return str(data[key])
+        if isinstance(data.get("error"), dict):
+            return str(data["error"].get("message") or "")
+    return ""
+
+
+def _prompt(task: Task) -> str:
+    return prompt_text(task.spec.get("prompt", {}))
+
+
+def _options(task: Task) -> dict[str, Any]:
+    return dict(task.spec.get("options", {}))
+
+
+class EvoLink(Upstream):
+    dialect = "evolink"
+    SPEEDS = {Speed.TURBO: "turbo", Speed.DRAFT: "draft", Speed.RELAX: "fast", Speed.FAST: "fast"}
+
+    def submit(self, task: Task, parent: Parent | None) -> str:
+        body: dict[str, Any]
+        if task.operation is Operation.IMAGINE:
+            body = {
+                "model": "mj-v7",
+                "prompt": _prompt(task),
+                "model_params": {"speed": self.SPEEDS[task.speed]},
+            }
+        else:
+            assert parent is not None
+            source = {"task_id": parent.task_id, "image_number": parent.index}
+            if task.operation is Operation.UPSCALE:
+                kind = "creative" if _options(task).get("mode") == "creative" else "standard"
+                body = {"model": "mj-v7-upscale", "model_params": {**source, "type": kind}}
+            else:
+                body = {
+                    "model": "mj-v7-variation",
+                    "model_params": {**source, "type": _options(task).get("strength", "subtle")},
+                }
+        return str(self.field(self.call("POST", "/v1/images/generations", body), "id"))
+
+    def poll(self, upstream_id: str) -> Poll:
+        data = self.call("GET", f"/v1/tasks/{upstream_id}")
+        status = self.field(data, "status")
+        if status == "completed":
+            return Poll("done", 100, [str(u) for u in self.field(data, "results")])
+        if status in ("failed", "cancelled"):
+            error = data.get("error") or {}
+            code = str(error.get("code", ""))
+            refused = code in ("content_policy_violation", "invalid_parameters", "invalid_prompt")
+            return Poll("failed", error=str(error.get("message") or status), refused=refused)
+        return Poll("waiting", int(data.get("progress") or 0))
+
+
+class Kie(Upstream):
+    dialect = "kie"
+    SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
+
+    def _ok(self, data: Any) -> Any:
+        code = data.get("code") if isinstance(data, dict) else None
+        if code == 200:
+            return self.field(data, "data")
+        if code in (401, 402):
+            raise UpstreamError(f"{self.provider.name}: key refused ({code})", key_refused=True)
+        if code == 429:
+            raise UpstreamError(f"{self.provider.name}: rate limited (429)")
+        if code in (400, 404, 422):
+            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
+        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
+
+    def submit(self, task: Task, parent: Parent | None) -> str:
+        body: dict[str, Any]
+        if task.operation is Operation.IMAGINE:
+            body = {"taskType": "mj_txt2img", "prompt": _prompt(task), "speed": self.SPEEDS[task.speed]}
+            path = "/api/v1/mj/generate"
+        else:
+            assert parent is not None
+            body = {"taskId": parent.task_id, "imageIndex": parent.index}
+            path = (
+                "/api/v1/mj/generateUpscale"
+                if task.operation is Operation.UPSCALE
+                else "/api/v1/mj/generateVary"
+            )
+        return str(self.field(self._ok(self.call("POST", path, body)), "taskId"))
+
+    def poll(self, upstream_id: str) -> Poll:
+        data = self._ok(self.call("GET", "/api/v1/mj/record-info", params={"taskId": upstream_id}))
+        flag = self.field(data, "successFlag")
+        if flag == 1:
+            urls = [str(u["resultUrl"]) for u in self.field(data, "resultInfoJson", "resultUrls")]
+            return Poll("done", 100, urls)
+        if flag in (2, 3):
+            message = str(data.get("errorMessage") or "failed")
+            return Poll("failed", error=message, refused=data.get("errorCode") == 400)
+        return Poll("waiting")
+
+
+class Apixo(Upstream):
+    dialect = "apixo"
+    SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "draft"}
+    PATH = "/api/v1/generateTask/midjourney"
+
+    def _ok(self, data: Any) -> Any:
+        code = data.get("code") if isinstance(data, dict) else None
+        if code == 200:
+            return self.field(data, "data")
+        if code in (401, 402):
+            raise UpstreamError(f"{self.provider.name}: key refused ({code})", key_refused=True)
+        if code in (400, 404, 422):
+            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
+        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
+
+    def submit(self, task: Task, parent: Parent | None) -> str:
+        if task.operation is Operation.IMAGINE:
+            inp: dict[str, Any] = {
+                "mode": "text-to-image",
+                "prompt": _prompt(task),
+                "speed": self.SPEEDS[task.speed],
+            }
+        else:
+            assert parent is not None
+            inp = {"taskId": parent.task_id, "imageIndex": parent.index}
+            if task.operation is Operation.UPSCALE:
+                inp |= {"mode": "upscale", "type": 1 if _options(task).get("mode") == "creative" else 0}
+            elif task.operation is Operation.VARIATION:
+                inp |= {"mode": "vary", "type": 1 if _options(task).get("strength") == "strong" else 0}
+            else:
+                inp = {"mode": "reroll", "taskId": parent.task_id}
+        return str(
+            self.field(
+                self._ok(self.call("POST", self.PATH, {"request_type": "async", "input": inp})), "taskId"
+            )
+        )
+
+    def poll(self, upstream_id: str) -> Poll:
+        data = self._ok(self.call("GET", "/api/v1/statusTask/midjourney", params={"taskId": upstream_id}))
+        state = self.field(data, "state")
+        if state == "success":
+            try:
+                urls = json.loads(self.field(data, "resultJson"))["resultUrls"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UpstreamError(f"{self.provider.name}: malformed resultJson") from exc
+            return Poll("done", 100, [str(u) for u in urls])
+        if state == "failed":
+            code = str(data.get("failCode") or "")
+            return Poll(
+                "failed",
+                error=str(data.get("failMsg") or code),
+                refused=code in ("CONTENT_VIOLATION", "INVALID_PROMPT"),
+            )
+        return Poll("waiting")
+
+
+class MidjourneyProxy(Upstream):
+    dialect = "mjproxy"
+
+    def headers(self) -> dict[str, str]:
+        return {"mj-api-secret": self.provider.secret}
+
+    def _result(self, data: Any) -> str:
+        code = self.field(data, "code")
+        if code in (1, 22):  # 22: queued upstream, still accepted
+            return str(self.field(data, "result"))
+        if code in (4, 24):
+            raise Refused(_message(data) or "refused", policy=code == 24)
+        raise UpstreamError(f"{self.provider.name}: code {code}: {_message(data)[:200]}")
+
+    def _button(self, task: Task, parent: Parent) -> str:
+        """The parent's button for this action, by its id's shape (midjourney-proxy's own ids)."""
+        buttons = self.field(self.call("GET", f"/mj/task/{parent.task_id}/fetch"), "buttons")
+        ids = [str(b.get("customId", "")) for b in buttons if isinstance(b, dict)]
+        n, options = parent.index + 1, _options(task)
+        if task.operation is Operation.REROLL:
+            wanted = ["::reroll::"]
+        elif task.operation is Operation.UPSCALE and options.get("factor", 2) == 1:
+            wanted = [f"::upsample::{n}::"]
+        elif task.operation is Operation.UPSCALE:
+            wanted = [f"_2x_{options.get('mode', 'subtle')}::", "upsample_v5_2x::"]
+        else:
+            strength = "high" if options.get("strength") == "strong" else "low"
+            wanted = [f"::variation::{n}::", f"::{strength}_variation::"]
+        for w in wanted:
+            for cid in ids:
+                if w in cid + "::":
+                    return cid
+        raise Refused(f"the upstream task {parent.task_id} offers no button for {task.operation.value}")
+
+    def submit(self, task: Task, parent: Parent | None) -> str:
+        if task.operation is Operation.IMAGINE:
+            return self._result(self.call("POST", "/mj/submit/imagine", {"prompt": _prompt(task)}))
+        assert parent is not None
+        body = {"taskId": parent.task_id, "customId": self._button(task, parent)}
+        return self._result(self.call("POST", "/mj/submit/action", body))
+
+    def poll(self, upstream_id: str) -> Poll:
+        data = self.call("GET", f"/mj/task/{upstream_id}/fetch")
+        if data is None:
+            raise UpstreamError(f"{self.provider.name}: task {upstream_id} is unknown upstream")
+        status = self.field(data, "status")
+        if status == "SUCCESS":
+            urls = [
+                str(u["url"]) for u in data.get("imageUrls") or [] if isinstance(u, dict) and u.get("url")
+            ]
+            return Poll("done", 100, urls or [str(self.field(data, "imageUrl"))])
+        if status in ("FAILURE", "CANCEL"):
+            reason = str(data.get("failReason") or status)
+            return Poll("failed", error=reason, refused=is_policy(reason))
+        progress = str(data.get("progress") or "0").rstrip("%")
+        return Poll("waiting", int(progress) if progress.isdigit() else 0)
+
+
+CLIENTS: dict[str, type[Upstream]] = {
+    "evolink": EvoLink,
+    "kie": Kie,
+    "apixo": Apixo,
+    "mjproxy": MidjourneyProxy,
+}
+
+
+def client_for(provider: Provider) -> Upstream:
+    return CLIENTS[provider.dialect](provider)

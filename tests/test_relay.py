@@ -1,0 +1,389 @@
+"""openmj as a gateway (docs/relay.md): tasks relayed to upstream providers, with failover.
+
+Upstreams are real openmj servers on loopback (their workers on the fake engine: what is under test
+is the relay, not pictures) and a scripted midjourney-proxy upstream that injects faults (500, 429,
+malformed JSON, a banned-word refusal, a task accepted and then failed, a task that waits).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from openmj.core.tasks import Operation, Status
+from openmj.engines import build_engine
+from tests.fake_engine import FakeEngine
+from tests.helpers import balance, image, stored, submit, wait_task
+from tests.live import TEST_SECRET, LiveServer, free_port, make_settings, wait_healthy, wait_until
+from tests.loopback import Handler, Loopback, Seen
+
+pytestmark = pytest.mark.timeout(600)
+
+
+# --------------------------------------------------------------------------- upstreams
+
+
+@pytest.fixture(scope="module")
+def kie_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    with LiveServer(make_settings(tmp_path_factory.mktemp("up-kie")), FakeEngine()) as up:
+        yield up, up.create_key(credits=100_000)
+
+
+@pytest.fixture(scope="module")
+def mj_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    with LiveServer(make_settings(tmp_path_factory.mktemp("up-mj")), FakeEngine()) as up:
+        yield up, up.create_key(credits=100_000)
+
+
+def provider(
+    name: str, dialect: str, url: str, key: str = "k", priority: int = 0, **extra: Any
+) -> dict[str, Any]:
+    fast = {"poll_s": 0.05, "timeout_s": 5, "lost_after_s": 0.3}
+    return {
+        "name": name,
+        "dialect": dialect,
+        "base_url": url,
+        "key": key,
+        "priority": priority,
+        **fast,
+        **extra,
+    }
+
+
+def toml(providers: list[dict[str, Any]]) -> str:
+    out = []
+    for p in providers:
+        out.append("[[providers]]")
+        out += [f"{k} = {json.dumps(v)}" for k, v in p.items()]
+    return "\n".join(out) + "\n"
+
+
+@contextmanager
+def gateway(tmp: Path, providers: list[dict[str, Any]]) -> Iterator[LiveServer]:
+    path = tmp / "providers.toml"
+    path.write_text(toml(providers))
+    settings = make_settings(tmp / "data", providers_file=path)
+    with LiveServer(settings, build_engine(settings)) as gw:
+        yield gw
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+class Scripted(Loopback):
+    """A midjourney-proxy upstream that answers imagine per `mode`, serves its own results, and
+    holds a task IN_PROGRESS until `release` is set."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.release = threading.Event()
+
+    def answer(self, handler: Handler, seen: Seen) -> int:
+        js = "application/json"
+        if seen.path == "/mj/submit/imagine":
+            if self.mode == "500":
+                return handler.send(500, b'{"error": "boom"}', js)
+            if self.mode == "429":
+                return handler.send(429, b'{"error": "slow down"}', js, Retry_After="60")
+            if self.mode == "malformed":
+                return handler.send(200, b"<html>gateway timeout</html>", "text/html")
+            if self.mode == "banned":
+                body = {
+                    "code": 24,
+                    "description": "Banned prompt",
+                    "result": None,
+                    "properties": {"bannedWord": "x"},
+                }
+                return handler.send(200, json.dumps(body).encode(), js)
+            return handler.send(
+                200, json.dumps({"code": 1, "description": "ok", "result": "up-1"}).encode(), js
+            )
+        if seen.path == "/mj/task/up-1/fetch":
+            if self.mode == "accept_then_fail":
+                task = {"id": "up-1", "status": "FAILURE", "failReason": "account lost", "progress": ""}
+            elif self.mode == "slow" and not self.release.is_set():
+                task = {"id": "up-1", "status": "IN_PROGRESS", "progress": "40%"}
+            else:
+                urls = [{"url": self.url(f"/img/{i}.png")} for i in range(4)]
+                task = {
+                    "id": "up-1",
+                    "status": "SUCCESS",
+                    "progress": "100%",
+                    "imageUrls": urls,
+                    "buttons": [],
+                }
+            return handler.send(200, json.dumps(task).encode(), js)
+        if seen.path.startswith("/img/"):
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 48), (10 * int(seen.path[5]), 120, 200)).save(buf, format="PNG")
+            return handler.send(200, buf.getvalue(), "image/png")
+        return handler.send(404, b"{}", js)
+
+
+def imagine(gw: LiveServer, key: str, prompt: str = "a red fox --ar 4:3") -> dict[str, Any]:
+    with gw.client(key) as c:
+        return wait_task(c, submit(c, {"model": "mj-v7", "prompt": prompt})["id"], 120)
+
+
+def ledger_matches(gw: LiveServer, key: str) -> None:
+    """The key's ledger (grants − reservations + refunds) sums to its balance."""
+    k = gw.call(gw.runtime.service.authenticate(key))
+    total = gw.call(gw.runtime.repo.ledger_sum(k.id))
+    with gw.client(key) as c:
+        assert abs(total - balance(c)) < 1e-9, (total, balance(c))
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_imagine_fails_over_from_a_dead_tier_and_is_rehosted(
+    tmp_path: Path, kie_up: tuple[LiveServer, str], mj_up: tuple[LiveServer, str]
+) -> None:
+    (kie, kie_key), (mj, mj_key) = kie_up, mj_up
+    providers = [
+        provider("dead", "evolink", dead_url(), priority=20),
+        provider("kie", "kie", kie.url, kie_key, priority=10),
+        provider("mj", "mjproxy", mj.url, mj_key, priority=10),
+    ]
+    with gateway(tmp_path, providers) as gw:
+        key = gw.create_key(credits=100)
+        done = imagine(gw, key)
+        assert done["status"] == "completed", done
+        assert len(done["results"]) == 4 and all(u.startswith(gw.url + "/media/") for u in done["results"])
+        text = json.dumps(done)
+        assert kie.url not in text and mj.url not in text  # the upstream's host never appears
+        task = stored(gw, done["id"])
+        note = task.output["upstream"]  # type: ignore[index]
+        up = kie if note["provider"] == "kie" else mj
+        theirs = stored(up, note["task_id"])
+        assert theirs.status is Status.COMPLETED and theirs.spec["prompt"]["params"]["ar"] == "4:3"
+        ours = [image(u) for u in done["results"]]
+        first = up.runtime.media.path(theirs.id, theirs.results[0].name).read_bytes()
+        assert ours[0].tobytes() == Image.open(io.BytesIO(first)).convert("RGB").tobytes()
+        assert gw.runtime.engine.health._failures.get("dead", 0) >= 1  # tried first, failed over
+        assert done["usage"]["credits_used"] == 8
+        ledger_matches(gw, key)
+
+
+@pytest.mark.parametrize("dialect", ["kie", "mjproxy"])
+def test_followups_go_to_the_upstream_that_made_the_grid(
+    tmp_path: Path, kie_up: tuple[LiveServer, str], mj_up: tuple[LiveServer, str], dialect: str
+) -> None:
+    (kie, kie_key), (mj, mj_key) = kie_up, mj_up
+    providers = [
+        provider("kie", "kie", kie.url, kie_key, priority=10 if dialect == "kie" else 1),
+        provider("mj", "mjproxy", mj.url, mj_key, priority=10 if dialect == "mjproxy" else 1),
+    ]
+    with gateway(tmp_path, providers) as gw:
+        key = gw.create_key(credits=100)
+        grid = imagine(gw, key)
+        made = stored(gw, grid["id"]).output["upstream"]  # type: ignore[index]
+        assert made["provider"] == ("kie" if dialect == "kie" else "mj")
+        with gw.client(key) as c:  # U2 through the gateway's midjourney-proxy API
+            body = {"taskId": grid["id"], "customId": f"MJ::JOB::upsample::2::{grid['id']}"}
+            out = c.post("/mj/submit/action", json=body).json()
+            assert out["code"] == 1, out
+            done = wait_task(c, out["result"], 120)
+        assert done["status"] == "completed" and len(done["results"]) == 1, done
+        note = stored(gw, out["result"]).output["upstream"]  # type: ignore[index]
+        assert note["provider"] == made["provider"]
+        up = kie if dialect == "kie" else mj
+        theirs = stored(up, note["task_id"])
+        assert theirs.operation is Operation.UPSCALE
+        assert theirs.parent_id == made["task_id"] and theirs.parent_index == 1  # image 2 of that grid
+        ledger_matches(gw, key)
+
+
+@pytest.mark.parametrize("mode", ["500", "malformed", "accept_then_fail"])
+def test_upstream_faults_fail_over_and_charge_once(
+    tmp_path: Path, kie_up: tuple[LiveServer, str], mode: str
+) -> None:
+    kie, kie_key = kie_up
+    with Scripted(mode) as bad:
+        providers = [
+            provider("bad", "mjproxy", bad.url(""), priority=10),
+            provider("kie", "kie", kie.url, kie_key),
+        ]
+        with gateway(tmp_path, providers) as gw:
+            key = gw.create_key(credits=100)
+            done = imagine(gw, key)
+            assert done["status"] == "completed", done
+            assert stored(gw, done["id"]).output["upstream"]["provider"] == "kie"  # type: ignore[index]
+            assert len(bad.hits("/mj/submit/imagine")) == 1  # tried once, then excluded for this task
+            assert done["usage"]["credits_used"] == 8
+            with gw.client(key) as c:
+                assert balance(c) == 92
+            ledger_matches(gw, key)
+
+
+def test_an_upstream_killed_mid_task_fails_over_once(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:
+    kie, kie_key = kie_up
+    slow = Scripted("slow").start()
+    providers = [
+        provider("slow", "mjproxy", slow.url(""), priority=10),
+        provider("kie", "kie", kie.url, kie_key),
+    ]
+    with gateway(tmp_path, providers) as gw:
+        key = gw.create_key(credits=100)
+        with gw.client(key) as c:
+            task_id = submit(c, {"model": "mj-v7", "prompt": "a lynx"})["id"]
+            slow.wait_for("/mj/task/up-1/fetch")
+            slow.stop()  # the upstream dies holding the task: polls cannot reach it any more
+            done = wait_task(c, task_id, 120)
+            assert done["status"] == "completed", done
+            assert stored(gw, task_id).output["upstream"]["provider"] == "kie"  # type: ignore[index]
+            assert done["usage"]["credits_used"] == 8 and balance(c) == 92  # charged once, not refunded
+        ledger_matches(gw, key)
+
+
+def test_a_429_cools_the_provider_down(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:
+    kie, kie_key = kie_up
+    with Scripted("429") as busy:
+        providers = [
+            provider("busy", "mjproxy", busy.url(""), priority=10),
+            provider("kie", "kie", kie.url, kie_key),
+        ]
+        with gateway(tmp_path, providers) as gw:
+            key = gw.create_key(credits=100)
+            assert imagine(gw, key)["status"] == "completed"
+            assert imagine(gw, key)["status"] == "completed"
+            assert len(busy.hits("/mj/submit/imagine")) == 1  # Retry-After: 60 — not asked again
+
+
+def test_a_refusal_that_is_the_clients_is_not_retried(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:
+    kie, kie_key = kie_up
+    with Scripted("banned") as strict:
+        providers = [
+            provider("strict", "mjproxy", strict.url(""), priority=10),
+            provider("kie", "kie", kie.url, kie_key),
+        ]
+        with gateway(tmp_path, providers) as gw:
+            key = gw.create_key(credits=100)
+            done = imagine(gw, key, "a forbidden thing")
+            assert done["status"] == "failed" and done["error"]["code"] == "content_policy_violation", done
+            assert len(strict.hits("/mj/submit/imagine")) == 1
+            sent_on = [t for t in _tasks_of(kie, kie_key) if t.prompt.startswith("a forbidden thing")]
+            assert sent_on == []  # the next provider never saw it
+            with gw.client(key) as c:
+                assert balance(c) == 100  # refunded
+            ledger_matches(gw, key)
+
+
+def _tasks_of(live: LiveServer, key: str) -> list[Any]:
+    service = live.runtime.service
+    tasks, _ = live.call(service.list(live.call(service.authenticate(key)), limit=1000))
+    return list(tasks)
+
+
+def test_a_pinned_followup_whose_provider_is_gone_fails_and_is_refunded(
+    tmp_path: Path, kie_up: tuple[LiveServer, str]
+) -> None:
+    kie, kie_key = kie_up
+    with gateway(tmp_path, [provider("kie", "kie", kie.url, kie_key)]) as gw:
+        key = gw.create_key(credits=100)
+        grid = imagine(gw, key)
+    # the same data folder, the provider that made the grid removed from the file
+    with gateway(tmp_path, [provider("other", "kie", kie.url, kie_key)]) as gw:
+        with gw.client(key) as c:
+            body = {"model": "mj-v7-upscale", "model_params": {"task_id": grid["id"], "image_number": 1}}
+            done = wait_task(c, submit(c, body)["id"], 60)
+            assert done["status"] == "failed" and "no longer configured" in done["error"]["message"], done
+            assert balance(c) == 92  # the grid's 8; the upscale refunded
+        ledger_matches(gw, key)
+
+
+def test_a_gateway_killed_mid_task_resumes_without_sending_it_again(tmp_path: Path) -> None:
+    with Scripted("slow") as slow:
+        path = tmp_path / "providers.toml"
+        path.write_text(toml([provider("slow", "mjproxy", slow.url(""))]))
+        data, port = tmp_path / "gw", free_port()
+        env = {**os.environ, "OPENMJ_SECRET_KEY": TEST_SECRET, "OPENMJ_ALLOW_PRIVATE_NETWORK": "1",
+               "OPENMJ_LEASE_SECONDS": "2", "OPENMJ_HEARTBEAT_SECONDS": "0.2", "OPENMJ_REAPER_SECONDS": "0.5",
+               "OPENMJ_TRANSLATION_MODEL": "none", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+        cmd = [sys.executable, "-m", "openmj.cli", "serve", "--data-dir", str(data), "--port", str(port),
+               "--providers", str(path), "--model", "tiny"]  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+
+        def start() -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_healthy(url, 120, proc)
+            return proc
+
+        proc = start()
+        create = ["keys", "create", "--data-dir", str(data), "--credits", "50"]
+        log = subprocess.run(
+            [sys.executable, "-m", "openmj.cli", *create], env=env, capture_output=True, text=True, check=True
+        )
+        key = next(w for w in log.stdout.split() if w.startswith("sk-"))
+        headers = {"Authorization": f"Bearer {key}"}
+        task_id = httpx.post(f"{url}/v1/images/generations", json={"model": "mj-v7", "prompt": "a fox"},
+                             headers=headers, timeout=30).json()["id"]  # fmt: skip
+        slow.wait_for("/mj/submit/imagine")
+        slow.wait_for("/mj/task/up-1/fetch", 2)  # the upstream id is checkpointed before the first poll
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        slow.release.set()
+        proc = start()
+        try:
+            done = wait_until(
+                lambda: (
+                    (t := httpx.get(f"{url}/v1/tasks/{task_id}", headers=headers, timeout=10).json())[
+                        "status"
+                    ]
+                    in ("completed", "failed")
+                    and t
+                ),
+                120,
+            )
+            assert done["status"] == "completed" and len(done["results"]) == 4, done
+            assert len(slow.hits("/mj/submit/imagine")) == 1  # never sent twice
+            remaining = httpx.get(f"{url}/v1/credits", headers=headers, timeout=10).json()
+            assert remaining["data"]["token"]["remaining_credits"] == 42
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_providers_commands(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:
+    kie, kie_key = kie_up
+    path = tmp_path / "p.toml"
+    path.write_text(
+        toml(
+            [provider("kie-a", "evolink", kie.url, kie_key, priority=5), provider("dead", "kie", dead_url())]
+        )
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = [sys.executable, "-m", "openmj.cli", "providers"]
+    listed = subprocess.run([*cli, "list", "--providers", str(path)], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0 and "kie-a" in listed.stdout and "set" in listed.stdout
+    assert kie_key not in listed.stdout + listed.stderr  # keys are never shown
+    checked = subprocess.run(
+        [*cli, "check", "--providers", str(path)], env=env, capture_output=True, text=True
+    )
+    assert checked.returncode == 1, checked.stdout  # one provider does not answer
+    row = next(line for line in checked.stdout.splitlines() if "kie-a" in line)
+    with kie.client(kie_key) as c:
+        left = balance(c)
+    assert (
+        "yes" in row and "accepted" in row and str(left) in row
+    )  # its balance, through EvoLink's /v1/credits
+    assert "NO" in next(line for line in checked.stdout.splitlines() if "dead" in line)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[providers]]\nname = "x"\ndialect = "nope"\nbase_url = "http://a"\n')
+    refused = subprocess.run([*cli, "list", "--providers", str(bad)], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "providers.0.dialect" in refused.stderr
