@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,13 +86,14 @@ def dead_url() -> str:
 
 
 class Scripted(Loopback):
-    """A midjourney-proxy upstream that answers imagine per `mode`, serves its own results, and
-    holds a task IN_PROGRESS until `release` is set."""
+    """A midjourney-proxy upstream that answers imagine per `mode` (task ids up-1, up-2 …), serves
+    its own results, and holds tasks IN_PROGRESS until `release` is set."""
 
     def __init__(self, mode: str) -> None:
         super().__init__()
         self.mode = mode
         self.release = threading.Event()
+        self.count = 0
 
     def answer(self, handler: Handler, seen: Seen) -> int:
         js = "application/json"
@@ -102,6 +104,8 @@ class Scripted(Loopback):
                 return handler.send(429, b'{"error": "slow down"}', js, Retry_After="60")
             if self.mode == "malformed":
                 return handler.send(200, b"<html>gateway timeout</html>", "text/html")
+            if self.mode == "hang":
+                time.sleep(3)  # past the provider's timeout_s
             if self.mode == "banned":
                 body = {
                     "code": 24,
@@ -110,28 +114,29 @@ class Scripted(Loopback):
                     "properties": {"bannedWord": "x"},
                 }
                 return handler.send(200, json.dumps(body).encode(), js)
+            with self.lock:
+                self.count += 1
+                n = self.count
             return handler.send(
-                200, json.dumps({"code": 1, "description": "ok", "result": "up-1"}).encode(), js
+                200, json.dumps({"code": 1, "description": "ok", "result": f"up-{n}"}).encode(), js
             )
-        if seen.path == "/mj/task/up-1/fetch":
+        if seen.path.startswith("/mj/task/up-") and seen.path.endswith("/fetch"):
+            tid = seen.path.split("/")[3]
             if self.mode == "accept_then_fail":
-                task = {"id": "up-1", "status": "FAILURE", "failReason": "account lost", "progress": ""}
+                task = {"id": tid, "status": "FAILURE", "failReason": "account lost", "progress": ""}
             elif self.mode == "slow" and not self.release.is_set():
-                task = {"id": "up-1", "status": "IN_PROGRESS", "progress": "40%"}
+                task = {"id": tid, "status": "IN_PROGRESS", "progress": "40%"}
             else:
-                urls = [{"url": self.url(f"/img/{i}.png")} for i in range(4)]
-                task = {
-                    "id": "up-1",
-                    "status": "SUCCESS",
-                    "progress": "100%",
-                    "imageUrls": urls,
-                    "buttons": [],
-                }
+                where = "/gone" if self.mode == "expired" else "/img"
+                urls = [{"url": self.url(f"{where}/{i}.png")} for i in range(4)]
+                task = {"id": tid, "status": "SUCCESS", "progress": "100%", "imageUrls": urls, "buttons": []}
             return handler.send(200, json.dumps(task).encode(), js)
         if seen.path.startswith("/img/"):
             buf = io.BytesIO()
             Image.new("RGB", (64, 48), (10 * int(seen.path[5]), 120, 200)).save(buf, format="PNG")
             return handler.send(200, buf.getvalue(), "image/png")
+        if seen.path.startswith("/gone/"):  # the upstream's signed link has expired
+            return handler.send(403, b"expired", "text/plain")
         return handler.send(404, b"{}", js)
 
 
@@ -209,14 +214,14 @@ def test_followups_go_to_the_upstream_that_made_the_grid(
         ledger_matches(gw, key)
 
 
-@pytest.mark.parametrize("mode", ["500", "malformed", "accept_then_fail"])
+@pytest.mark.parametrize("mode", ["500", "malformed", "hang", "accept_then_fail", "expired"])
 def test_upstream_faults_fail_over_and_charge_once(
     tmp_path: Path, kie_up: tuple[LiveServer, str], mode: str
 ) -> None:
     kie, kie_key = kie_up
     with Scripted(mode) as bad:
         providers = [
-            provider("bad", "mjproxy", bad.url(""), priority=10),
+            provider("bad", "mjproxy", bad.url(""), priority=10, timeout_s=1),
             provider("kie", "kie", kie.url, kie_key),
         ]
         with gateway(tmp_path, providers) as gw:
@@ -249,6 +254,20 @@ def test_an_upstream_killed_mid_task_fails_over_once(tmp_path: Path, kie_up: tup
             assert stored(gw, task_id).output["upstream"]["provider"] == "kie"  # type: ignore[index]
             assert done["usage"]["credits_used"] == 8 and balance(c) == 92  # charged once, not refunded
         ledger_matches(gw, key)
+
+
+def test_many_relayed_tasks_wait_at_once(tmp_path: Path) -> None:
+    with Scripted("slow") as slow, gateway(tmp_path, [provider("slow", "mjproxy", slow.url(""))]) as gw:
+        key = gw.create_key(credits=1000)
+        with gw.client(key) as c:
+            ids = [submit(c, {"model": "mj-v7", "prompt": f"a fox number {i}"})["id"] for i in range(20)]
+            # one worker holds all twenty at the upstream at once: none has finished yet
+            wait_until(lambda: slow.count == 20, 60, what="20 tasks at the upstream")
+            assert all(c.get(f"/v1/tasks/{i}").json()["status"] == "processing" for i in ids)
+            slow.release.set()
+            done = [wait_task(c, i, 60) for i in ids]
+        assert all(d["status"] == "completed" and len(d["results"]) == 4 for d in done)
+        assert len(slow.hits("/mj/submit/imagine")) == 20 and len(gw.runtime.workers) == 1
 
 
 def test_a_429_cools_the_provider_down(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:

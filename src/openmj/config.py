@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     version_map: dict[str, str] = Field(default_factory=dict)
     # upstream Midjourney providers (docs/relay.md): with a file, tasks are relayed to them
     providers_file: Path | None = None
+    relay_concurrency: int = 256  # relayed tasks one worker has in flight at once (each a waiting thread)
     cpu_offload: bool = False  # a GPU too small for the model: components move to it while they run
     compile: bool = False  # torch.compile the denoiser (the first job pays the compile time)
     video_model: str | None = None  # default: the image preset's own (tiny → tiny-video); "none" = off

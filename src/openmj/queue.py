@@ -56,16 +56,27 @@ class Worker:
         self.id = worker_name()
         self.prepare = prepare
         self.on_finish = on_finish
-        self.current: JobControl | None = None
+        self._running: set[JobControl] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.image_moderator = image_moderator
+        # an engine that mostly waits (the relay polls upstreams) runs many tasks at once, each
+        # in a thread of its own pool; a local model runs one (its device is the limit)
+        self.concurrency = max(1, int(getattr(engine, "concurrency", 1)))
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"relay-{self.id}")
+            if self.concurrency > 1
+            else None
+        )
 
     def shutdown(self) -> None:
-        if self.current is not None:
-            self.current.shutdown()
+        for control in list(self._running):
+            control.shutdown()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        log.info("worker %s started", self.id)
+        log.info("worker %s started (%d at a time)", self.id, self.concurrency)
+        if self.concurrency > 1:
+            await self._run_many(stop)
+            return
         while not stop.is_set():
             try:
                 worked = await self.run_one()
@@ -73,18 +84,52 @@ class Worker:
                 log.exception("worker %s: unexpected error", self.id)
                 worked = False
             if not worked:
-                self.wakeup.event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.event.wait(), self.settings.poll_seconds)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        self.wakeup.event.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.event.wait(), self.settings.poll_seconds)
+
+    async def _run_many(self, stop: asyncio.Event) -> None:
+        """Claim while a slot is free; each claimed task runs as its own coroutine."""
+        slots = asyncio.Semaphore(self.concurrency)
+        jobs: set[asyncio.Task[None]] = set()
+
+        def done(job: asyncio.Task[None]) -> None:
+            jobs.discard(job)
+            slots.release()
+
+        while not stop.is_set():
+            await slots.acquire()
+            try:
+                task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
+            except Exception:
+                log.exception("worker %s: unexpected error", self.id)
+                task = None
+            if task is None:
+                slots.release()
+                await self._idle()
+                continue
+            job = asyncio.create_task(self._run(task))
+            jobs.add(job)
+            job.add_done_callback(done)
+        if jobs:
+            await asyncio.wait(jobs)
 
     async def run_one(self) -> bool:
         task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
         if task is None:
             return False
+        await self._run(task)
+        return True
+
+    async def _run(self, task: Task) -> None:
         log.info("worker %s: running %s (%s, attempt %d)", self.id, task.id, task.operation, task.attempts)
+        loop = asyncio.get_running_loop()
         control = JobControl(deadline=task.deadline)
-        control.on_checkpoint = self._checkpointer(task, asyncio.get_running_loop())
-        self.current = control
+        control.on_checkpoint = self._checkpointer(task, loop)
+        self._running.add(control)
         beat = asyncio.create_task(self._heartbeat(task, control))
         try:
             if not self.engine.supports(task.operation):
@@ -94,7 +139,7 @@ class Worker:
                     400,
                 )
             job = await self._job(task)
-            result = await asyncio.to_thread(self.engine.run, job, control)
+            result = await loop.run_in_executor(self._pool, self.engine.run, job, control)
         except JobStopped as stopped:
             await self._stopped(task, stopped.reason)
         except TaskError as err:
@@ -109,11 +154,10 @@ class Worker:
             if kept is not None:
                 await self._complete(task, kept)
         finally:
-            self.current = None
+            self._running.discard(control)
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        return True
 
     def _checkpointer(self, task: Task, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
         """For the engine's thread: store a note with the task and wait until it is written."""
@@ -129,8 +173,12 @@ class Worker:
 
     async def _heartbeat(self, task: Task, control: JobControl) -> None:
         last = -1
+        # many waiting tasks would write many heartbeats: they beat a third of a lease apart
+        every = self.settings.heartbeat_seconds
+        if self.concurrency > 1:
+            every = max(every, self.settings.lease_seconds / 3)
         while True:
-            await asyncio.sleep(self.settings.heartbeat_seconds)
+            await asyncio.sleep(every)
             progress = control.progress
             flag = await self.repo.heartbeat(
                 task.id, self.id, self.settings.lease_seconds, progress if progress != last else None

@@ -19,7 +19,8 @@ def build_engine(settings: Settings) -> Engine:
 
         providers = load_providers(settings.providers_file)
         local = build_local_engine(settings) if any(p.dialect == "local" for p in providers) else None
-        return RelayEngine(providers, local, net=NetPolicy(allow_private=settings.allow_private_network))
+        net = NetPolicy(allow_private=settings.allow_private_network)
+        return RelayEngine(providers, local, net=net, concurrency=settings.relay_concurrency)
     return build_local_engine(settings)
 
 

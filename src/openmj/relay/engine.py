@@ -100,8 +100,10 @@ class RelayEngine:
         net: NetPolicy | None = None,
         health: Health | None = None,
         sleep: Any = time.sleep,
+        concurrency: int = 256,
     ) -> None:
         self.providers = providers
+        self.concurrency = concurrency  # relayed tasks in flight per worker (they mostly wait)
         self.local = local
         self.net = net or NetPolicy()
         self.health = health or Health()
