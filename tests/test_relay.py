@@ -185,32 +185,82 @@ def test_imagine_fails_over_from_a_dead_tier_and_is_rehosted(
         ledger_matches(gw, key)
 
 
-@pytest.mark.parametrize("dialect", ["kie", "mjproxy"])
+def mj_action(c: httpx.Client, task_id: str, custom_id: str) -> str:
+    out = c.post("/mj/submit/action", json={"taskId": task_id, "customId": custom_id}).json()
+    assert out["code"] == 1, out
+    return str(out["result"])
+
+
+#: per upstream API: the follow-ups to press on the gateway → (operation upstream, its image index)
+FOLLOWUPS = {
+    "evolink": ["U2", "V3", "zoom", "pan"],
+    "kie": ["U2", "V3"],
+    "apixo": ["U2", "V3", "reroll"],
+    "mjproxy": ["U2", "V3", "reroll"],
+}
+
+
+@pytest.mark.parametrize("dialect", list(FOLLOWUPS))
 def test_followups_go_to_the_upstream_that_made_the_grid(
     tmp_path: Path, kie_up: tuple[LiveServer, str], mj_up: tuple[LiveServer, str], dialect: str
 ) -> None:
-    (kie, kie_key), (mj, mj_key) = kie_up, mj_up
+    (up, up_key), (other, other_key) = kie_up, mj_up
     providers = [
-        provider("kie", "kie", kie.url, kie_key, priority=10 if dialect == "kie" else 1),
-        provider("mj", "mjproxy", mj.url, mj_key, priority=10 if dialect == "mjproxy" else 1),
+        provider("made-it", dialect, up.url, up_key, priority=10),
+        provider("other", "kie", other.url, other_key, priority=1),
     ]
     with gateway(tmp_path, providers) as gw:
-        key = gw.create_key(credits=100)
+        key = gw.create_key(credits=1000)
         grid = imagine(gw, key)
         made = stored(gw, grid["id"]).output["upstream"]  # type: ignore[index]
-        assert made["provider"] == ("kie" if dialect == "kie" else "mj")
-        with gw.client(key) as c:  # U2 through the gateway's midjourney-proxy API
-            body = {"taskId": grid["id"], "customId": f"MJ::JOB::upsample::2::{grid['id']}"}
-            out = c.post("/mj/submit/action", json=body).json()
-            assert out["code"] == 1, out
-            done = wait_task(c, out["result"], 120)
-        assert done["status"] == "completed" and len(done["results"]) == 1, done
-        note = stored(gw, out["result"]).output["upstream"]  # type: ignore[index]
-        assert note["provider"] == made["provider"]
-        up = kie if dialect == "kie" else mj
-        theirs = stored(up, note["task_id"])
-        assert theirs.operation is Operation.UPSCALE
-        assert theirs.parent_id == made["task_id"] and theirs.parent_index == 1  # image 2 of that grid
+        assert made["provider"] == "made-it"
+        gid = grid["id"]
+        with gw.client(key) as c:
+
+            def evo(model: str, **params: Any) -> str:
+                return str(submit(c, {"model": model, "model_params": {"task_id": gid, **params}})["id"])
+
+            presses = {  # each through whichever of the gateway's APIs names it
+                "U2": lambda: mj_action(c, gid, f"MJ::JOB::upsample::2::{gid}"),
+                "V3": lambda: evo("mj-v7-variation", image_number=2),
+                "zoom": lambda: evo("mj-v7-outpaint", scale=2),
+                "pan": lambda: evo("mj-v7-pan", direction="left"),
+                "reroll": lambda: mj_action(c, gid, f"MJ::JOB::reroll::0::{gid}::SOLO"),
+            }
+            expected = {
+                "U2": (Operation.UPSCALE, 1), "V3": (Operation.VARIATION, 2), "zoom": (Operation.ZOOM, 0),
+                "pan": (Operation.PAN, 0), "reroll": (Operation.REROLL, None),
+            }  # fmt: skip
+            for press in FOLLOWUPS[dialect]:
+                task_id = presses[press]()
+                done = wait_task(c, task_id, 120)
+                assert done["status"] == "completed", (press, done)
+                note = stored(gw, task_id).output["upstream"]  # type: ignore[index]
+                assert note["provider"] == "made-it", press  # pinned, though "other" serves it too
+                theirs = stored(up, note["task_id"])
+                operation, index = expected[press]
+                assert theirs.operation is operation, press
+                assert theirs.parent_id == made["task_id"] and theirs.parent_index == index, press
+        ledger_matches(gw, key)
+
+
+def test_a_followup_the_pinned_provider_cannot_do_fails_and_is_refunded(
+    tmp_path: Path, kie_up: tuple[LiveServer, str]
+) -> None:
+    kie, kie_key = kie_up
+    with gateway(
+        tmp_path,
+        [provider("kie", "kie", kie.url, kie_key), provider("evo", "evolink", kie.url, kie_key, priority=-1)],
+    ) as gw:
+        key = gw.create_key(credits=100)
+        grid = imagine(gw, key)
+        assert stored(gw, grid["id"]).output["upstream"]["provider"] == "kie"  # type: ignore[index]
+        with gw.client(key) as c:  # kie has no zoom; EvoLink does, but it did not make the grid
+            done = wait_task(
+                c, submit(c, {"model": "mj-v7-outpaint", "model_params": {"task_id": grid["id"]}})["id"]
+            )
+            assert done["status"] == "failed" and "cannot zoom" in done["error"]["message"], done
+            assert balance(c) == 92
         ledger_matches(gw, key)
 
 

@@ -183,7 +183,14 @@ class RelayEngine:
         (seeded by the task, so a retried task tries the same order)."""
         pinned = task.spec.get("upstream_parent")
         if pinned:
-            return [self._named(str(pinned["provider"]))]  # only it knows the source task
+            provider = self._named(str(pinned["provider"]))  # only it knows the source task
+            if task.operation not in provider.serves:
+                raise TaskError(
+                    ErrorCode.NOT_SUPPORTED,
+                    f"The provider '{provider.name}' that made the source cannot {task.operation.value}",
+                    400,
+                )
+            return [provider]
         rng = random.Random(task.seed)
         usable = [
             p

@@ -30,11 +30,12 @@ from openmj.core.tasks import Operation
 Dialect = Literal["evolink", "kie", "apixo", "mjproxy", "local"]
 
 #: what each upstream API can be asked to do (docs/relay.md has the wire calls)
+_O = Operation
 EXPRESSIBLE: dict[str, frozenset[Operation]] = {
-    "evolink": frozenset({Operation.IMAGINE, Operation.UPSCALE, Operation.VARIATION}),
-    "kie": frozenset({Operation.IMAGINE, Operation.UPSCALE, Operation.VARIATION}),
-    "mjproxy": frozenset({Operation.IMAGINE, Operation.UPSCALE, Operation.VARIATION, Operation.REROLL}),
-    "apixo": frozenset({Operation.IMAGINE, Operation.UPSCALE, Operation.VARIATION, Operation.REROLL}),
+    "evolink": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REMIX, _O.ZOOM, _O.PAN, _O.ENHANCE}),
+    "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION}),
+    "mjproxy": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE}),
+    "apixo": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE}),
 }
 #: the pace each API's documentation recommends for status polling, seconds
 POLL_SECONDS = {"evolink": 3.0, "kie": 3.0, "apixo": 3.0, "mjproxy": 3.0, "local": 0.0}

@@ -142,23 +142,34 @@ class EvoLink(Upstream):
     def submit(self, task: Task, parent: Parent | None) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
-            body = {
-                "model": "mj-v7",
-                "prompt": _prompt(task),
-                "model_params": {"speed": self.SPEEDS[task.speed]},
-            }
+            speed = self.SPEEDS[task.speed]
+            body = {"model": "mj-v7", "prompt": _prompt(task), "model_params": {"speed": speed}}
         else:
             assert parent is not None
+            model, params = self._action(task)
             source = {"task_id": parent.task_id, "image_number": parent.index}
-            if task.operation is Operation.UPSCALE:
-                kind = "creative" if _options(task).get("mode") == "creative" else "standard"
-                body = {"model": "mj-v7-upscale", "model_params": {**source, "type": kind}}
-            else:
-                body = {
-                    "model": "mj-v7-variation",
-                    "model_params": {**source, "type": _options(task).get("strength", "subtle")},
-                }
+            body = {"model": model, "model_params": {**source, **params}}
+            if task.operation is Operation.REMIX:
+                body["prompt"] = _prompt(task)
         return str(self.field(self.call("POST", "/v1/images/generations", body), "id"))
+
+    @staticmethod
+    def _action(task: Task) -> tuple[str, dict[str, Any]]:
+        """EvoLink's model for an action, and its model_params (docs/api/evolink.md)."""
+        o, op = _options(task), task.operation
+        if op is Operation.UPSCALE:
+            return "mj-v7-upscale", {"type": "creative" if o.get("mode") == "creative" else "standard"}
+        if op is Operation.VARIATION:
+            return "mj-v7-variation", {"type": o.get("strength", "subtle")}
+        if op is Operation.REMIX:
+            return "mj-v7-remix", {"mode": o.get("strength", "strong")}
+        if op is Operation.ZOOM:
+            return "mj-v7-outpaint", {"scale": max(1.1, float(o.get("scale", 1.5)))}
+        if op is Operation.PAN:
+            return "mj-v7-pan", {"direction": o.get("direction", "down"), "scale": float(o.get("scale", 1.5))}
+        if op is Operation.ENHANCE:
+            return "mj-v7-enhance", {}
+        raise Refused(f"EvoLink has no model for {op.value}")
 
     def poll(self, upstream_id: str) -> Poll:
         data = self.call("GET", f"/v1/tasks/{upstream_id}")
@@ -196,6 +207,8 @@ class Kie(Upstream):
             path = "/api/v1/mj/generate"
         else:
             assert parent is not None
+            if task.operation not in (Operation.UPSCALE, Operation.VARIATION):
+                raise Refused(f"kie.ai has no call for {task.operation.value}")
             body = {"taskId": parent.task_id, "imageIndex": parent.index}
             path = (
                 "/api/v1/mj/generateUpscale"
@@ -245,8 +258,12 @@ class Apixo(Upstream):
                 inp |= {"mode": "upscale", "type": 1 if _options(task).get("mode") == "creative" else 0}
             elif task.operation is Operation.VARIATION:
                 inp |= {"mode": "vary", "type": 1 if _options(task).get("strength") == "strong" else 0}
-            else:
+            elif task.operation is Operation.ENHANCE:
+                inp |= {"mode": "enhance"}
+            elif task.operation is Operation.REROLL:
                 inp = {"mode": "reroll", "taskId": parent.task_id}
+            else:
+                raise Refused(f"APIXO has no mode for {task.operation.value}")
         return str(
             self.field(
                 self._ok(self.call("POST", self.PATH, {"request_type": "async", "input": inp})), "taskId"
@@ -291,15 +308,24 @@ class MidjourneyProxy(Upstream):
         buttons = self.field(self.call("GET", f"/mj/task/{parent.task_id}/fetch"), "buttons")
         ids = [str(b.get("customId", "")) for b in buttons if isinstance(b, dict)]
         n, options = parent.index + 1, _options(task)
-        if task.operation is Operation.REROLL:
+        op = task.operation
+        if op is Operation.REROLL:
             wanted = ["::reroll::"]
-        elif task.operation is Operation.UPSCALE and options.get("factor", 2) == 1:
+        elif op is Operation.UPSCALE and options.get("factor", 2) == 1:
             wanted = [f"::upsample::{n}::"]
-        elif task.operation is Operation.UPSCALE:
+        elif op is Operation.UPSCALE:
             wanted = [f"_2x_{options.get('mode', 'subtle')}::", "upsample_v5_2x::"]
-        else:
+        elif op is Operation.VARIATION:
             strength = "high" if options.get("strength") == "strong" else "low"
             wanted = [f"::variation::{n}::", f"::{strength}_variation::"]
+        elif op is Operation.ZOOM and float(options.get("scale", 0)) in (1.5, 2.0):
+            wanted = [f"MJ::Outpaint::{'50' if float(options['scale']) == 2.0 else '75'}::"]
+        elif op is Operation.PAN:
+            wanted = [f"::pan_{options.get('direction', 'down')}::"]
+        elif op is Operation.MAKE_SQUARE:
+            wanted = ["MJ::Outpaint::100::"]
+        else:  # a custom zoom would need the modal window
+            raise Refused(f"midjourney-proxy has no button for {op.value} {options}")
         for w in wanted:
             for cid in ids:
                 if w in cid + "::":
