@@ -87,7 +87,8 @@ def test_only_the_registry_names_a_dialect() -> None:
     pattern = re.compile(r"""["'](""" + "|".join(DIALECT_NAMES) + r""")["']""")
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path in allowed or (PACKAGE / "dialects") in path.parents:
+        # the relay's clients speak those APIs to upstreams (docs/relay.md): the same names, as a client
+        if path in allowed or (PACKAGE / "dialects") in path.parents or (PACKAGE / "relay") in path.parents:
             continue
         offenders += [
             f"{path}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)
