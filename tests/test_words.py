@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -176,17 +177,11 @@ def test_a_translation_model_that_cannot_load_stops_the_start(tmp_path: Path) ->
     cmd = [sys.executable, "-m", "openmj.cli", "serve", "--data-dir", str(tmp_path), "--model", "tiny"]
     cmd += ["--translation-model", f"zh={tmp_path / 'no-such-model'}", "--no-worker"]
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, env={**_env(), "HF_HUB_OFFLINE": "1"}
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "translation model" in done.stderr and "cannot be loaded" in done.stderr
     assert "--translation-model none" in done.stderr
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 # --------------------------------------------------------------------------- describe

@@ -101,6 +101,19 @@ class Upstream:
             raise UpstreamError(f"{self.provider.name}: unexpected status {r.status_code}")
         return data
 
+    def envelope(self, data: Any) -> Any:
+        """`data` of a `{"code", "msg", "data"}` answer (kie.ai, APIXO): the code sorted like a status."""
+        code = data.get("code") if isinstance(data, dict) else None
+        if code == 200:
+            return self.field(data, "data")
+        if code in (401, 402):
+            raise UpstreamError(f"{self.provider.name}: key refused ({code})", key_refused=True)
+        if code == 429:
+            raise UpstreamError(f"{self.provider.name}: rate limited (429)")
+        if code in (400, 404, 422):
+            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
+        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
+
     def field(self, data: Any, *path: str) -> Any:
         """data[path…], or UpstreamError when the answer does not have it (malformed)."""
         for key in path:
@@ -188,18 +201,6 @@ class Kie(Upstream):
     dialect = "kie"
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
 
-    def _ok(self, data: Any) -> Any:
-        code = data.get("code") if isinstance(data, dict) else None
-        if code == 200:
-            return self.field(data, "data")
-        if code in (401, 402):
-            raise UpstreamError(f"{self.provider.name}: key refused ({code})", key_refused=True)
-        if code == 429:
-            raise UpstreamError(f"{self.provider.name}: rate limited (429)")
-        if code in (400, 404, 422):
-            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
-        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
-
     def submit(self, task: Task, parent: Parent | None) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
@@ -215,10 +216,10 @@ class Kie(Upstream):
                 if task.operation is Operation.UPSCALE
                 else "/api/v1/mj/generateVary"
             )
-        return str(self.field(self._ok(self.call("POST", path, body)), "taskId"))
+        return str(self.field(self.envelope(self.call("POST", path, body)), "taskId"))
 
     def poll(self, upstream_id: str) -> Poll:
-        data = self._ok(self.call("GET", "/api/v1/mj/record-info", params={"taskId": upstream_id}))
+        data = self.envelope(self.call("GET", "/api/v1/mj/record-info", params={"taskId": upstream_id}))
         flag = self.field(data, "successFlag")
         if flag == 1:
             urls = [str(u["resultUrl"]) for u in self.field(data, "resultInfoJson", "resultUrls")]
@@ -233,16 +234,6 @@ class Apixo(Upstream):
     dialect = "apixo"
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "draft"}
     PATH = "/api/v1/generateTask/midjourney"
-
-    def _ok(self, data: Any) -> Any:
-        code = data.get("code") if isinstance(data, dict) else None
-        if code == 200:
-            return self.field(data, "data")
-        if code in (401, 402):
-            raise UpstreamError(f"{self.provider.name}: key refused ({code})", key_refused=True)
-        if code in (400, 404, 422):
-            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
-        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
 
     def submit(self, task: Task, parent: Parent | None) -> str:
         if task.operation is Operation.IMAGINE:
@@ -266,12 +257,14 @@ class Apixo(Upstream):
                 raise Refused(f"APIXO has no mode for {task.operation.value}")
         return str(
             self.field(
-                self._ok(self.call("POST", self.PATH, {"request_type": "async", "input": inp})), "taskId"
+                self.envelope(self.call("POST", self.PATH, {"request_type": "async", "input": inp})), "taskId"
             )
         )
 
     def poll(self, upstream_id: str) -> Poll:
-        data = self._ok(self.call("GET", "/api/v1/statusTask/midjourney", params={"taskId": upstream_id}))
+        data = self.envelope(
+            self.call("GET", "/api/v1/statusTask/midjourney", params={"taskId": upstream_id})
+        )
         state = self.field(data, "state")
         if state == "success":
             try:
