@@ -64,11 +64,17 @@ def provider(
     }
 
 
+def _toml_value(v: Any) -> str:
+    if isinstance(v, dict):  # an inline table; JSON's strings and numbers are TOML's too
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)
+
+
 def toml(providers: list[dict[str, Any]]) -> str:
     out = []
     for p in providers:
         out.append("[[providers]]")
-        out += [f"{k} = {json.dumps(v)}" for k, v in p.items()]
+        out += [f"{k} = {_toml_value(v)}" for k, v in p.items()]
     return "\n".join(out) + "\n"
 
 
@@ -87,13 +93,31 @@ def dead_url() -> str:
 
 class Scripted(Loopback):
     """A midjourney-proxy upstream that answers imagine per `mode` (task ids up-1, up-2 …), serves
-    its own results, and holds tasks IN_PROGRESS until `release` is set."""
+    its own results, and holds tasks IN_PROGRESS until `release` is set. It reads tasks one by one
+    (`fetch`) and in bulk (`list-by-condition`, unless `bulk` is False), and keeps each task's
+    `notifyHook`."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, *, bulk: bool = True) -> None:
         super().__init__()
         self.mode = mode
+        self.bulk = bulk
         self.release = threading.Event()
         self.count = 0
+        self.hooks: dict[str, str] = {}
+
+    def task(self, tid: str) -> dict[str, Any]:
+        if self.mode == "accept_then_fail":
+            return {"id": tid, "status": "FAILURE", "failReason": "account lost", "progress": ""}
+        if self.mode == "slow" and not self.release.is_set():
+            return {"id": tid, "status": "IN_PROGRESS", "progress": "40%"}
+        where = "/gone" if self.mode == "expired" else "/img"
+        urls = [{"url": self.url(f"{where}/{i}.png")} for i in range(4)]
+        return {"id": tid, "status": "SUCCESS", "progress": "100%", "imageUrls": urls, "buttons": []}
+
+    def polls_of(self, tid: str) -> int:
+        """Reads of task `tid`, one by one or in a bulk read."""
+        bulk = [s for s in self.hits("/mj/task/list-by-condition") if tid in json.loads(s.body)["ids"]]
+        return len(self.hits(f"/mj/task/{tid}/fetch")) + len(bulk)
 
     def answer(self, handler: Handler, seen: Seen) -> int:
         js = "application/json"
@@ -117,20 +141,16 @@ class Scripted(Loopback):
             with self.lock:
                 self.count += 1
                 n = self.count
+                if hook := json.loads(seen.body).get("notifyHook"):
+                    self.hooks[f"up-{n}"] = hook
             return handler.send(
                 200, json.dumps({"code": 1, "description": "ok", "result": f"up-{n}"}).encode(), js
             )
         if seen.path.startswith("/mj/task/up-") and seen.path.endswith("/fetch"):
-            tid = seen.path.split("/")[3]
-            if self.mode == "accept_then_fail":
-                task = {"id": tid, "status": "FAILURE", "failReason": "account lost", "progress": ""}
-            elif self.mode == "slow" and not self.release.is_set():
-                task = {"id": tid, "status": "IN_PROGRESS", "progress": "40%"}
-            else:
-                where = "/gone" if self.mode == "expired" else "/img"
-                urls = [{"url": self.url(f"{where}/{i}.png")} for i in range(4)]
-                task = {"id": tid, "status": "SUCCESS", "progress": "100%", "imageUrls": urls, "buttons": []}
-            return handler.send(200, json.dumps(task).encode(), js)
+            return handler.send(200, json.dumps(self.task(seen.path.split("/")[3])).encode(), js)
+        if seen.path == "/mj/task/list-by-condition" and self.bulk:
+            ids = [i for i in json.loads(seen.body)["ids"] if i.startswith("up-")]
+            return handler.send(200, json.dumps([self.task(i) for i in ids]).encode(), js)
         if seen.path.startswith("/img/"):
             buf = io.BytesIO()
             Image.new("RGB", (64, 48), (10 * int(seen.path[5]), 120, 200)).save(buf, format="PNG")
@@ -297,7 +317,7 @@ def test_an_upstream_killed_mid_task_fails_over_once(tmp_path: Path, kie_up: tup
         key = gw.create_key(credits=100)
         with gw.client(key) as c:
             task_id = submit(c, {"model": "mj-v7", "prompt": "a lynx"})["id"]
-            slow.wait_for("/mj/task/up-1/fetch")
+            wait_until(lambda: slow.polls_of("up-1"), 60, what="a poll of up-1")
             slow.stop()  # the upstream dies holding the task: polls cannot reach it any more
             done = wait_task(c, task_id, 120)
             assert done["status"] == "completed", done
@@ -318,6 +338,77 @@ def test_many_relayed_tasks_wait_at_once(tmp_path: Path) -> None:
             done = [wait_task(c, i, 60) for i in ids]
         assert all(d["status"] == "completed" and len(d["results"]) == 4 for d in done)
         assert len(slow.hits("/mj/submit/imagine")) == 20 and len(gw.runtime.workers) == 1
+        # waited on in bulk, as new-api polls midjourney-proxy: one read for all twenty, none alone
+        bulk = [json.loads(h.body)["ids"] for h in slow.hits("/mj/task/list-by-condition")]
+        assert any(len(ids) == 20 for ids in bulk), [len(ids) for ids in bulk]
+        assert not [p for p in slow.paths() if p.endswith("/fetch")]
+        assert len(bulk) < sum(slow.polls_of(f"up-{n}") for n in range(1, 21)) / 5
+
+
+def test_an_upstream_without_a_bulk_read_is_polled_task_by_task(tmp_path: Path) -> None:
+    with (
+        Scripted("slow", bulk=False) as slow,
+        gateway(tmp_path, [provider("old", "mjproxy", slow.url(""))]) as gw,
+    ):
+        key = gw.create_key(credits=100)
+        with gw.client(key) as c:
+            ids = [submit(c, {"model": "mj-v7", "prompt": f"an owl {i}"})["id"] for i in range(3)]
+            wait_until(lambda: all(slow.hits(f"/mj/task/up-{n}/fetch") for n in (1, 2, 3)), 60)
+            slow.release.set()
+            assert all(wait_task(c, i, 60)["status"] == "completed" for i in ids)
+        assert len(slow.hits("/mj/task/list-by-condition")) == 1  # asked once, 404: not again
+
+
+def test_an_upstream_callback_finishes_the_task_at_once(tmp_path: Path) -> None:
+    """Polled once an hour, the task still completes: the upstream's notifyHook wakes it."""
+    with Scripted("slow") as slow:
+        hourly = provider("hooked", "mjproxy", slow.url(""), poll_s=3600, callbacks=True)
+        with gateway(tmp_path, [hourly]) as gw:
+            key = gw.create_key(credits=100)
+            with gw.client(key) as c:
+                task_id = submit(c, {"model": "mj-v7", "prompt": "a heron"})["id"]
+                wait_until(lambda: slow.polls_of("up-1"), 60, what="the first poll")
+                hook = slow.hooks["up-1"]
+                assert hook.startswith(f"{gw.url}/relay/hooks/{task_id}?")
+                # a hook URL is good for its own task only, and only as signed
+                other = hook.replace(task_id, "mj_" + "0" * 20)
+                tampered = hook[:-4] + ("0000" if not hook.endswith("0000") else "1111")
+                assert httpx.post(other, json={}).status_code == 403
+                assert httpx.post(tampered, json={}).status_code == 403
+                assert c.get(f"/v1/tasks/{task_id}").json()["status"] == "processing"
+                slow.release.set()
+                answer = httpx.post(hook, json={"id": "up-1", "status": "SUCCESS"})
+                assert answer.status_code == 200, answer.text
+                done = wait_task(c, task_id, 60)  # far sooner than the next poll, an hour away
+                assert done["status"] == "completed" and len(done["results"]) == 4, done
+                assert slow.polls_of("up-1") == 2  # the first poll, and the one the callback asked for
+            ledger_matches(gw, key)
+
+
+def test_upstream_cost_is_recorded_and_openmj_usage_sums_it(
+    tmp_path: Path, kie_up: tuple[LiveServer, str]
+) -> None:
+    kie, kie_key = kie_up
+    priced = provider("evo", "evolink", kie.url, kie_key, cost={"imagine": 0.05, "*": 0.02}, cost_unit="USD")
+    with gateway(tmp_path, [priced]) as gw:
+        key = gw.create_key(credits=100)
+        grid = imagine(gw, key)
+        with gw.client(key) as c:
+            body = {"model": "mj-v7-upscale", "model_params": {"task_id": grid["id"], "image_number": 0}}
+            assert wait_task(c, submit(c, body)["id"], 60)["status"] == "completed"
+            spent = 100 - balance(c)
+        note = stored(gw, grid["id"]).output["upstream"]  # type: ignore[index]
+        # the configured cost, and the upstream's own figure (openmj's EvoLink answer has usage)
+        assert note["cost"] == 0.05 and note["cost_unit"] == "USD" and note["credits"] == 8
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = [sys.executable, "-m", "openmj.cli", "usage", "--data-dir", str(tmp_path / "data")]
+    out = subprocess.run([*cli, "--json"], env=env, capture_output=True, text=True, check=True)
+    (evo,) = json.loads(out.stdout)["providers"]
+    assert evo["provider"] == "evo" and evo["completed"] == 2 and evo["failed"] == 0
+    assert evo["cost"] == {"USD": pytest.approx(0.07)} and evo["charged"] == spent
+    assert evo["by_operation"] == {"imagine": 1, "upscale": 1}
+    table = subprocess.run(cli, env=env, capture_output=True, text=True, check=True).stdout
+    assert "evo" in table and "0.07 USD" in table
 
 
 def test_a_429_cools_the_provider_down(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:
@@ -403,7 +494,8 @@ def test_a_gateway_killed_mid_task_resumes_without_sending_it_again(tmp_path: Pa
         task_id = httpx.post(f"{url}/v1/images/generations", json={"model": "mj-v7", "prompt": "a fox"},
                              headers=headers, timeout=30).json()["id"]  # fmt: skip
         slow.wait_for("/mj/submit/imagine")
-        slow.wait_for("/mj/task/up-1/fetch", 2)  # the upstream id is checkpointed before the first poll
+        # the upstream id is checkpointed before the first poll
+        wait_until(lambda: slow.polls_of("up-1") >= 2, 60, what="two polls of up-1")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         slow.release.set()

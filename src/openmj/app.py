@@ -35,9 +35,10 @@ from openmj.media.storage import MediaStore
 from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
 from openmj.queue import Reaper, Worker
+from openmj.relay import hooks as relay_hooks
 from openmj.service import TaskService
 from openmj.store.db import Database, KeyChanges
-from openmj.store.repo import TASK_CHANNEL, Repository
+from openmj.store.repo import RELAY_CHANNEL, TASK_CHANNEL, Repository
 from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.app")
@@ -131,6 +132,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for dialect in DIALECTS:
         app.include_router(dialect.router)
+    app.include_router(relay_hooks.router)  # the upstreams' callbacks of relayed tasks
     openapi.install(app, [{"name": d.title, "description": f"the {d.title} API"} for d in DIALECTS])
 
     @app.exception_handler(TaskError)
@@ -366,9 +368,12 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
             rt.workers.append(worker)
             rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
     if not rt.db.sqlite:
-        channels = {KeyChanges.CHANNEL: rt.db.key_changes.remote_change}
+        key_change = rt.db.key_changes.remote_change
+        channels: dict[str, Callable[[str], None]] = {KeyChanges.CHANNEL: lambda _p: key_change()}
         if rt.workers:
-            channels[TASK_CHANNEL] = wakeup.notify
+            channels[TASK_CHANNEL] = lambda _p: wakeup.notify()
+            if (wake := getattr(rt.engine, "wake", None)) is not None:  # the relay (relay/hooks.py)
+                channels[RELAY_CHANNEL] = wake
         rt.background.append(asyncio.create_task(_listen(rt.repo, rt.db, channels, rt.stop)))
     rt.reaper = Reaper(rt.repo, rt.media, s, wakeup)
     rt.background.append(asyncio.create_task(rt.reaper.run_forever(rt.stop)))
@@ -382,7 +387,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
 
 
 async def _listen(
-    repo: Repository, db: Database, channels: dict[str, Callable[[], None]], stop: asyncio.Event
+    repo: Repository, db: Database, channels: dict[str, Callable[[str], None]], stop: asyncio.Event
 ) -> None:
     """LISTEN for what other nodes do (tasks queued, keys changed); on any failure fall back to
     polling (workers) and to re-reading keys (the key cache is dropped every retry), retrying later."""

@@ -534,5 +534,41 @@ def providers_check(providers: ProvidersOption = None) -> None:
         raise typer.Exit(1)
 
 
+@app.command("usage")
+def usage(
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="The database URL")] = None,
+    days: Annotated[float, typer.Option(help="The period: tasks created in the last DAYS days")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Relayed tasks per provider: completed, failed (refunded), credits charged here, and what
+    they cost upstream (the providers file's `cost`, and the upstream's own figure where given)."""
+    import json
+    import time
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from openmj.relay.engine import RELAY_MODEL
+    from openmj.relay.usage import summarise
+    from openmj.store.usage import relayed_since
+
+    overrides: dict[str, Any] = {"data_dir": data_dir, "database_url": database_url}
+    since = time.time() - days * 86400
+    rows = _repo_call(_settings(**overrides), lambda repo: relayed_since(repo, since, RELAY_MODEL))
+    summary = summarise(rows)
+    if as_json:
+        typer.echo(json.dumps({"days": days, "providers": [asdict(u) for u in summary]}))
+        return
+    table = Table("provider", "completed", "failed", "charged (credits)", "upstream cost", "upstream credits")
+    for u in summary:
+        cost = ", ".join(f"{v:g} {unit}".strip() for unit, v in sorted(u.cost.items())) or "-"
+        table.add_row(
+            u.provider, str(u.completed), str(u.failed), f"{u.charged:g}", cost, f"{u.upstream_credits:g}"
+        )
+    Console(width=200).print(table)
+
+
 if __name__ == "__main__":
     app()

@@ -19,8 +19,12 @@ def build_engine(settings: Settings) -> Engine:
 
         providers = load_providers(settings.providers_file)
         local = build_local_engine(settings) if any(p.dialect == "local" for p in providers) else None
+        from openmj.media.signing import UrlSigner
+        from openmj.relay.hooks import HookUrls
+
         net = NetPolicy(allow_private=settings.allow_private_network)
-        return RelayEngine(providers, local, net=net, concurrency=settings.relay_concurrency)
+        hooks = HookUrls(UrlSigner(settings.resolved_secret(), settings.resolved_public_url))
+        return RelayEngine(providers, local, net=net, concurrency=settings.relay_concurrency, hooks=hooks)
     return build_local_engine(settings)
 
 

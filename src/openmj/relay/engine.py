@@ -29,8 +29,10 @@ from PIL import Image
 from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
 from openmj.net import NetPolicy, fetch_bytes
+from openmj.relay.hooks import HookUrls
 from openmj.relay.providers import Provider
 from openmj.relay.upstreams import Parent, Poll, Refused, Upstream, UpstreamError, client_for, is_policy
+from openmj.relay.waiting import BulkPoller, PolledWatch, Wakeups, Watch
 
 log = logging.getLogger("openmj.relay")
 
@@ -99,15 +101,18 @@ class RelayEngine:
         *,
         net: NetPolicy | None = None,
         health: Health | None = None,
-        sleep: Any = time.sleep,
         concurrency: int = 256,
+        hooks: HookUrls | None = None,
     ) -> None:
         self.providers = providers
         self.concurrency = concurrency  # relayed tasks in flight per worker (they mostly wait)
         self.local = local
         self.net = net or NetPolicy()
         self.health = health or Health()
-        self._sleep = sleep
+        self.hooks = hooks
+        self.wakeups = Wakeups()
+        self._bulk: dict[str, BulkPoller] = {}
+        self._bulk_lock = threading.Lock()
         self._profile = ModelProfile(name=RELAY_MODEL, family="sd15", native_size=1024, steps=0, guidance=0.0)
 
     # ------------------------------------------------------------------ Engine
@@ -122,6 +127,10 @@ class RelayEngine:
     def load(self) -> None:
         if self.local is not None:
             self.local.load()
+
+    def wake(self, task_id: str) -> bool:
+        """The upstream called back about `task_id`: poll it now (True if it waits here)."""
+        return self.wakeups.wake(task_id)
 
     def supports(self, operation: Operation) -> bool:
         return any(operation in p.serves for p in self.providers if p.dialect != "local") or (
@@ -220,20 +229,39 @@ class RelayEngine:
         pinned = task.spec.get("upstream_parent")
         parent = Parent(str(pinned["task_id"]), int(pinned.get("index", 0))) if pinned else None
         try:
-            upstream_id = client.submit(task, parent)
+            upstream_id = client.submit(task, parent, self._callback_for(task, provider))
         except Refused as refused:
             raise _refusal(refused) from refused
         control.checkpoint({"upstream": {"provider": provider.name, "task_id": upstream_id}})
         log.info("task %s sent to %s as %s", task.id, provider.name, upstream_id)
         return self._wait(job, control, Attempt(provider, upstream_id))
 
+    def _callback_for(self, task: Task, provider: Provider) -> str | None:
+        if self.hooks is None:
+            return None
+        wanted = provider.callbacks if provider.callbacks is not None else self.hooks.public_https
+        return self.hooks.url_for(task.id) if wanted else None
+
+    def _watch(self, client: Upstream, upstream_id: str) -> Watch:
+        if not client.bulk:
+            return PolledWatch(client, upstream_id)
+        with self._bulk_lock:
+            poller = self._bulk.get(client.provider.name)
+            if poller is None:
+                poller = self._bulk[client.provider.name] = BulkPoller(client)
+        return poller.watch(upstream_id)
+
     def _wait(self, job: EngineJob, control: JobControl, attempt: Attempt) -> EngineResult:
         provider, client = attempt.provider, client_for(attempt.provider)
+        watch = self._watch(client, attempt.upstream_id)
+        self.wakeups.register(job.task.id, watch.wake)
         self.health.enter(provider)
         try:
-            poll = self._poll_until_done(client, attempt.upstream_id, control)
+            poll = self._poll_until_done(watch, client, control)
         finally:
             self.health.leave(provider)
+            self.wakeups.forget(job.task.id)
+            watch.close()
         if poll.state == "failed":
             if poll.refused:
                 code = ErrorCode.CONTENT_POLICY if is_policy(poll.error) else ErrorCode.INVALID_PROMPT
@@ -244,15 +272,20 @@ class RelayEngine:
         images = [self._download(url) for url in poll.urls]
         if not images:
             raise _UpstreamFailed(f"{provider.name} reported no images")
-        upstream = {"provider": provider.name, "task_id": attempt.upstream_id}
+        upstream: dict[str, Any] = {"provider": provider.name, "task_id": attempt.upstream_id}
+        cost = provider.cost_of(job.task.operation)
+        if cost is not None:
+            upstream |= {"cost": cost, "cost_unit": provider.cost_unit}
+        if poll.credits is not None:
+            upstream["credits"] = poll.credits  # the upstream's own figure
         return EngineResult(images=images, seeds=[None] * len(images), output={"upstream": upstream})
 
-    def _poll_until_done(self, client: Upstream, upstream_id: str, control: JobControl) -> Poll:
+    def _poll_until_done(self, watch: Watch, client: Upstream, control: JobControl) -> Poll:
         misses, since = 0, 0.0
         while True:
             control.check()
             try:
-                poll = client.poll(upstream_id)
+                poll = watch.next(control)
                 misses = 0
             except UpstreamError as err:
                 misses += 1
@@ -265,7 +298,6 @@ class RelayEngine:
             if poll.state != "waiting":
                 return poll
             control.report(poll.progress / 100)
-            self._sleep(client.provider.poll_seconds)
 
     def _download(self, url: str) -> Image.Image:
         try:

@@ -13,6 +13,10 @@ max_concurrency = 50
 timeout_s = 30
 poll_s = 3                      # optional: how often a task is polled (default per API)
 lost_after_s = 120              # optional: unreachable this long while polling → fail over
+callbacks = true                # optional: ask the upstream to call back (default: when the
+                                # gateway's public URL is https, which upstreams require)
+cost = { imagine = 0.05, upscale = 0.02, "*" = 0.04 }   # optional: what a task costs you there
+cost_unit = "USD"               # optional: the unit of `cost` (`openmj usage` sums it)
 ```
 """
 
@@ -58,6 +62,25 @@ class Provider(BaseModel):
     poll_s: float | None = Field(default=None, gt=0)
     # a task whose upstream cannot be reached this long (and POLL_FAILURES polls) is given up there
     lost_after_s: float = Field(default=120.0, ge=0)
+    callbacks: bool | None = None  # None: when the gateway's public URL is https
+    # what the operator pays the upstream per task, by operation ("*": the rest), for `openmj usage`
+    cost: dict[str, float] = Field(default_factory=dict)
+    cost_unit: str = Field(default="", max_length=16)
+
+    def cost_of(self, operation: Operation) -> float | None:
+        value = self.cost.get(operation.value, self.cost.get("*"))
+        return None if value is None else float(value)
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {o.value for o in Operation} | {"*"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"cost names no operation: {', '.join(unknown)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("a cost cannot be negative")
+        return value
 
     @field_validator("base_url")
     @classmethod

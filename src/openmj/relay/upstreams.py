@@ -43,6 +43,7 @@ class Poll:
     urls: list[str] = field(default_factory=list)
     error: str = ""
     refused: bool = False  # failed for the request's own reason (content policy, invalid prompt)
+    credits: float | None = None  # what the upstream says the task cost there (EvoLink's usage)
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,17 @@ class Upstream:
         return data
 
     # -------------------------------------------------------------- the dialect's part
-    def submit(self, task: Task, parent: Parent | None) -> str:
+    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+        """Send the task; `callback` is a URL on this gateway the upstream may call when it changes."""
         raise NotImplementedError
 
     def poll(self, upstream_id: str) -> Poll:
+        raise NotImplementedError
+
+    #: the API reads many tasks in one call (`poll_many`), so one thread polls them all
+    bulk = False
+
+    def poll_many(self, upstream_ids: list[str]) -> dict[str, Poll]:
         raise NotImplementedError
 
 
@@ -138,6 +146,16 @@ def _message(data: Any) -> str:
         if isinstance(data.get("error"), dict):
             return str(data["error"].get("message") or "")
     return ""
+
+
+def _credits(data: Any) -> float | None:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    for key in ("credits_used", "credits_reserved"):
+        if isinstance(usage.get(key), int | float):
+            return float(usage[key])
+    return None
 
 
 def _prompt(task: Task) -> str:
@@ -152,7 +170,7 @@ class EvoLink(Upstream):
     dialect = "evolink"
     SPEEDS = {Speed.TURBO: "turbo", Speed.DRAFT: "draft", Speed.RELAX: "fast", Speed.FAST: "fast"}
 
-    def submit(self, task: Task, parent: Parent | None) -> str:
+    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
             speed = self.SPEEDS[task.speed]
@@ -164,6 +182,8 @@ class EvoLink(Upstream):
             body = {"model": model, "model_params": {**source, **params}}
             if task.operation is Operation.REMIX:
                 body["prompt"] = _prompt(task)
+        if callback:
+            body["callback_url"] = callback
         return str(self.field(self.call("POST", "/v1/images/generations", body), "id"))
 
     @staticmethod
@@ -188,7 +208,7 @@ class EvoLink(Upstream):
         data = self.call("GET", f"/v1/tasks/{upstream_id}")
         status = self.field(data, "status")
         if status == "completed":
-            return Poll("done", 100, [str(u) for u in self.field(data, "results")])
+            return Poll("done", 100, [str(u) for u in self.field(data, "results")], credits=_credits(data))
         if status in ("failed", "cancelled"):
             error = data.get("error") or {}
             code = str(error.get("code", ""))
@@ -201,7 +221,7 @@ class Kie(Upstream):
     dialect = "kie"
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
 
-    def submit(self, task: Task, parent: Parent | None) -> str:
+    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
             body = {"taskType": "mj_txt2img", "prompt": _prompt(task), "speed": self.SPEEDS[task.speed]}
@@ -216,6 +236,8 @@ class Kie(Upstream):
                 if task.operation is Operation.UPSCALE
                 else "/api/v1/mj/generateVary"
             )
+        if callback:
+            body["callBackUrl"] = callback
         return str(self.field(self.envelope(self.call("POST", path, body)), "taskId"))
 
     def poll(self, upstream_id: str) -> Poll:
@@ -235,7 +257,7 @@ class Apixo(Upstream):
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "draft"}
     PATH = "/api/v1/generateTask/midjourney"
 
-    def submit(self, task: Task, parent: Parent | None) -> str:
+    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
         if task.operation is Operation.IMAGINE:
             inp: dict[str, Any] = {
                 "mode": "text-to-image",
@@ -255,11 +277,10 @@ class Apixo(Upstream):
                 inp = {"mode": "reroll", "taskId": parent.task_id}
             else:
                 raise Refused(f"APIXO has no mode for {task.operation.value}")
-        return str(
-            self.field(
-                self.envelope(self.call("POST", self.PATH, {"request_type": "async", "input": inp})), "taskId"
-            )
-        )
+        body: dict[str, Any] = {"request_type": "async", "input": inp}
+        if callback:  # APIXO calls back only in callback mode
+            body |= {"request_type": "callback", "callback_url": callback}
+        return str(self.field(self.envelope(self.call("POST", self.PATH, body)), "taskId"))
 
     def poll(self, upstream_id: str) -> Poll:
         data = self.envelope(
@@ -325,17 +346,37 @@ class MidjourneyProxy(Upstream):
                     return cid
         raise Refused(f"the upstream task {parent.task_id} offers no button for {task.operation.value}")
 
-    def submit(self, task: Task, parent: Parent | None) -> str:
+    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+        hook: dict[str, Any] = {"notifyHook": callback} if callback else {}
         if task.operation is Operation.IMAGINE:
-            return self._result(self.call("POST", "/mj/submit/imagine", {"prompt": _prompt(task)}))
+            body = {"prompt": _prompt(task), **hook}
+            return self._result(self.call("POST", "/mj/submit/imagine", body))
         assert parent is not None
-        body = {"taskId": parent.task_id, "customId": self._button(task, parent)}
+        body = {"taskId": parent.task_id, "customId": self._button(task, parent), **hook}
         return self._result(self.call("POST", "/mj/submit/action", body))
 
     def poll(self, upstream_id: str) -> Poll:
         data = self.call("GET", f"/mj/task/{upstream_id}/fetch")
         if data is None:
             raise UpstreamError(f"{self.provider.name}: task {upstream_id} is unknown upstream")
+        return self._poll_of(data)
+
+    bulk = True  # new-api polls midjourney-proxy channels the same way
+
+    def poll_many(self, upstream_ids: list[str]) -> dict[str, Poll]:
+        """`POST /mj/task/list-by-condition {ids}`: the tasks it knows (missing ids are left out)."""
+        data = self.call("POST", "/mj/task/list-by-condition", {"ids": upstream_ids})
+        if not isinstance(data, list):
+            raise UpstreamError(f"{self.provider.name}: malformed answer (list-by-condition is no list)")
+        wanted = set(upstream_ids)
+        out: dict[str, Poll] = {}
+        for item in data:
+            tid = str(item.get("id")) if isinstance(item, dict) else ""
+            if tid in wanted:
+                out[tid] = self._poll_of(item)
+        return out
+
+    def _poll_of(self, data: Any) -> Poll:
         status = self.field(data, "status")
         if status == "SUCCESS":
             urls = [

@@ -63,6 +63,7 @@ IN_CHUNK = 900  # ids per `IN (…)`: under SQLite's oldest limit of 999 bound p
 QUEUE_SNAPSHOT_SECONDS = 0.5  # how old the queue picture behind estimated_time may be
 QUEUE_SNAPSHOT_ROWS = 10_000  # positions beyond this are estimated from the count alone
 TASK_CHANNEL = "openmj_tasks"  # PostgreSQL LISTEN/NOTIFY channel: "a task is waiting"
+RELAY_CHANNEL = "openmj_relay"  # payload: a relayed task's id, which its upstream called back about
 
 
 def _key(row: ApiKeyRow) -> ApiKey:
@@ -755,15 +756,17 @@ class Repository:
             ).scalars()
             return [row_to_task(r) for r in rows]
 
-    async def listen(self, channels: Mapping[str, Callable[[], None]], stop: asyncio.Event) -> None:
-        """PostgreSQL only: call `channels[name]()` whenever any node notifies `name` (until `stop`)."""
+    async def listen(self, channels: Mapping[str, Callable[[str], None]], stop: asyncio.Event) -> None:
+        """PostgreSQL only: call `channels[name](payload)` whenever any node notifies `name` (until
+        `stop`)."""
         if self.db.sqlite:
             return
         async with self.db.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection  # asyncpg.Connection
             assert driver is not None
-            listeners = {name: (lambda *_a, fn=fn: fn()) for name, fn in channels.items()}
+            # asyncpg calls a listener with (connection, pid, channel, payload)
+            listeners = {name: (lambda *a, fn=fn: fn(a[3])) for name, fn in channels.items()}
             for name, listener in listeners.items():
                 await driver.add_listener(name, listener)
             try:
@@ -773,7 +776,18 @@ class Repository:
                     await driver.remove_listener(name, listener)
 
     async def listen_for_tasks(self, on_task: Callable[[], None], stop: asyncio.Event) -> None:
-        await self.listen({TASK_CHANNEL: on_task}, stop)
+        await self.listen({TASK_CHANNEL: lambda _payload: on_task()}, stop)
+
+    async def notify_relay(self, task_id: str) -> None:
+        """Tell every node that `task_id`'s upstream called back (PostgreSQL; one node has no one
+        else to tell)."""
+        if self.db.sqlite:
+            return
+        async with self.db.engine.connect() as conn:
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :task_id)"), {"channel": RELAY_CHANNEL, "task_id": task_id}
+            )
+            await conn.commit()
 
     async def requeue(self, task_id: str) -> bool:
         """Return a processing task whose worker died to the queue (progress restarts)."""
