@@ -7,6 +7,7 @@ malformed JSON, a banned-word refusal, a task accepted and then failed, a task t
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -79,10 +80,10 @@ def toml(providers: list[dict[str, Any]]) -> str:
 
 
 @contextmanager
-def gateway(tmp: Path, providers: list[dict[str, Any]]) -> Iterator[LiveServer]:
+def gateway(tmp: Path, providers: list[dict[str, Any]], **overrides: Any) -> Iterator[LiveServer]:
     path = tmp / "providers.toml"
     path.write_text(toml(providers))
-    settings = make_settings(tmp / "data", providers_file=path)
+    settings = make_settings(tmp / "data", providers_file=path, **overrides)
     with LiveServer(settings, build_engine(settings)) as gw:
         yield gw
 
@@ -264,6 +265,36 @@ def test_followups_go_to_the_upstream_that_made_the_grid(
         ledger_matches(gw, key)
 
 
+@pytest.mark.parametrize("dialect", ["evolink", "mjproxy"])
+def test_vary_region_goes_to_the_upstream_that_made_the_upscale(
+    tmp_path: Path, mj_up: tuple[LiveServer, str], dialect: str
+) -> None:
+    up, up_key = mj_up
+    with gateway(tmp_path, [provider("made-it", dialect, up.url, up_key)]) as gw:
+        key = gw.create_key(credits=1000)
+        grid = imagine(gw, key)
+        with gw.client(key) as c:
+            upscale = wait_task(c, mj_action(c, grid["id"], f"MJ::JOB::upsample::2::{grid['id']}"), 60)
+            assert upscale["status"] == "completed", upscale
+            area = {"width": 64, "height": 48, "points": [0, 0, 32, 0, 32, 48, 0, 48]}  # the left half
+            params = {"task_id": upscale["id"], "image_number": 0, "mask": {"areas": [area]}}
+            body = {"model": "mj-v7-inpaint", "prompt": "a red door", "model_params": params}
+            done = wait_task(c, submit(c, body)["id"], 60)
+            assert done["status"] == "completed" and len(done["results"]) == 4, done
+        theirs = stored(up, stored(gw, done["id"]).output["upstream"]["task_id"])  # type: ignore[index]
+        made_upscale = stored(gw, upscale["id"]).output["upstream"]["task_id"]  # type: ignore[index]
+        assert theirs.operation is Operation.INPAINT and theirs.parent_id == made_upscale
+        mask = theirs.spec["options"]["mask"]
+        if dialect == "evolink":
+            assert mask == {"areas": [area]}  # EvoLink takes the areas as they are
+        else:  # midjourney-proxy takes a PNG: the areas drawn, white where it repaints
+            drawn = Image.open(io.BytesIO(base64.b64decode(mask["url"].split(",", 1)[1])))
+            assert drawn.size == (64, 48)
+            assert drawn.convert("L").getpixel((10, 20)) == 255 and drawn.convert("L").getpixel((50, 20)) == 0
+        assert "red door" in theirs.prompt
+        ledger_matches(gw, key)
+
+
 def test_a_followup_the_pinned_provider_cannot_do_fails_and_is_refunded(
     tmp_path: Path, kie_up: tuple[LiveServer, str]
 ) -> None:
@@ -409,6 +440,18 @@ def test_upstream_cost_is_recorded_and_openmj_usage_sums_it(
     assert evo["by_operation"] == {"imagine": 1, "upscale": 1}
     table = subprocess.run(cli, env=env, capture_output=True, text=True, check=True).stdout
     assert "evo" in table and "0.07 USD" in table
+
+
+def test_an_upstream_task_that_never_finishes_fails_at_the_time_out_and_is_refunded(tmp_path: Path) -> None:
+    with Scripted("slow") as slow, gateway(tmp_path, [provider("stuck", "mjproxy", slow.url(""))],
+                                           task_timeout_seconds=1) as gw:  # fmt: skip
+        key = gw.create_key(credits=100)
+        with gw.client(key) as c:
+            done = wait_task(c, submit(c, {"model": "mj-v7", "prompt": "a mole"})["id"], 60)
+            assert done["status"] == "failed" and done["error"]["code"] == "generation_timeout", done
+            assert balance(c) == 100
+        assert len(slow.hits("/mj/submit/imagine")) == 1  # not sent anywhere else after its time
+        ledger_matches(gw, key)
 
 
 def test_a_429_cools_the_provider_down(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:

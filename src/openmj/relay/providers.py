@@ -36,9 +36,13 @@ Dialect = Literal["evolink", "kie", "apixo", "mjproxy", "local"]
 #: what each upstream API can be asked to do (docs/relay.md has the wire calls)
 _O = Operation
 EXPRESSIBLE: dict[str, frozenset[Operation]] = {
-    "evolink": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REMIX, _O.ZOOM, _O.PAN, _O.ENHANCE}),
+    "evolink": frozenset(
+        {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REMIX, _O.ZOOM, _O.PAN, _O.ENHANCE, _O.INPAINT}
+    ),
     "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION}),
-    "mjproxy": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE}),
+    "mjproxy": frozenset(
+        {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE, _O.INPAINT}
+    ),
     "apixo": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE}),
 }
 #: the pace each API's documentation recommends for status polling, seconds

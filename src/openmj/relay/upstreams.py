@@ -8,11 +8,14 @@ client's (reported, never retried).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from PIL import Image, ImageDraw
 
 from openmj.core.prompt.render import prompt_text
 from openmj.core.tasks import Operation, Speed, Task
@@ -158,6 +161,25 @@ def _credits(data: Any) -> float | None:
     return None
 
 
+def mask_base64(mask: Any) -> str:
+    """A Vary (Region) mask as midjourney-proxy's `maskBase64` (a PNG, white = repaint): a data
+    link as it is, polygon areas drawn in their frame."""
+    if isinstance(mask, dict) and str(mask.get("url", "")).startswith("data:"):
+        return str(mask["url"])
+    if isinstance(mask, dict) and isinstance(mask.get("areas"), list) and mask["areas"]:
+        first = mask["areas"][0]
+        canvas = Image.new("L", (int(first["width"]), int(first["height"])), 0)
+        draw = ImageDraw.Draw(canvas)
+        for area in mask["areas"]:
+            sx, sy = canvas.width / float(area["width"]), canvas.height / float(area["height"])
+            pts = [float(v) for v in area["points"]]
+            draw.polygon([(pts[i] * sx, pts[i + 1] * sy) for i in range(0, len(pts) - 1, 2)], fill=255)
+        buf = io.BytesIO()
+        canvas.save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    raise Refused("midjourney-proxy takes a Vary (Region) mask as base64 or areas, not as a link")
+
+
 def _prompt(task: Task) -> str:
     return prompt_text(task.spec.get("prompt", {}))
 
@@ -180,7 +202,7 @@ class EvoLink(Upstream):
             model, params = self._action(task)
             source = {"task_id": parent.task_id, "image_number": parent.index}
             body = {"model": model, "model_params": {**source, **params}}
-            if task.operation is Operation.REMIX:
+            if task.operation is Operation.REMIX or (task.operation is Operation.INPAINT and _prompt(task)):
                 body["prompt"] = _prompt(task)
         if callback:
             body["callback_url"] = callback
@@ -202,6 +224,8 @@ class EvoLink(Upstream):
             return "mj-v7-pan", {"direction": o.get("direction", "down"), "scale": float(o.get("scale", 1.5))}
         if op is Operation.ENHANCE:
             return "mj-v7-enhance", {}
+        if op is Operation.INPAINT:  # Vary (Region): the mask as given (areas or a link)
+            return "mj-v7-inpaint", {"mask": o.get("mask")}
         raise Refused(f"EvoLink has no model for {op.value}")
 
     def poll(self, upstream_id: str) -> Poll:
@@ -309,9 +333,9 @@ class MidjourneyProxy(Upstream):
     def headers(self) -> dict[str, str]:
         return {"mj-api-secret": self.provider.secret}
 
-    def _result(self, data: Any) -> str:
+    def _result(self, data: Any, *, modal: bool = False) -> str:
         code = self.field(data, "code")
-        if code in (1, 22):  # 22: queued upstream, still accepted
+        if code in (1, 22) or (modal and code == 21):  # 22: queued upstream; 21: a modal is open
             return str(self.field(data, "result"))
         if code in (4, 24):
             raise Refused(_message(data) or "refused", policy=code == 24)
@@ -338,6 +362,8 @@ class MidjourneyProxy(Upstream):
             wanted = [f"::pan_{options.get('direction', 'down')}::"]
         elif op is Operation.MAKE_SQUARE:
             wanted = ["MJ::Outpaint::100::"]
+        elif op is Operation.INPAINT:
+            wanted = ["MJ::Inpaint::"]
         else:  # a custom zoom would need the modal window
             raise Refused(f"midjourney-proxy has no button for {op.value} {options}")
         for w in wanted:
@@ -353,7 +379,13 @@ class MidjourneyProxy(Upstream):
             return self._result(self.call("POST", "/mj/submit/imagine", body))
         assert parent is not None
         body = {"taskId": parent.task_id, "customId": self._button(task, parent), **hook}
-        return self._result(self.call("POST", "/mj/submit/action", body))
+        if task.operation is not Operation.INPAINT:
+            return self._result(self.call("POST", "/mj/submit/action", body))
+        # Vary (Region) is two calls: the button opens a modal window (code 21), the mask fills it
+        mask = mask_base64(_options(task).get("mask"))
+        modal = self._result(self.call("POST", "/mj/submit/action", body), modal=True)
+        filled = {"taskId": modal, "maskBase64": mask, "prompt": _prompt(task), **hook}
+        return self._result(self.call("POST", "/mj/submit/modal", filled))
 
     def poll(self, upstream_id: str) -> Poll:
         data = self.call("GET", f"/mj/task/{upstream_id}/fetch")
