@@ -9,7 +9,8 @@
 2. In flight: a gateway relaying to a midjourney-proxy upstream that holds every task until told
    to finish (a scripted loopback server); 500 EvoLink imagines are submitted, the benchmark waits
    until all 500 are at the upstream, and reads the process's resident memory (VmRSS) before and
-   with them in flight; then they are released and the time to complete all 500 is measured.
+   with them in flight; then they are released and the time to complete all 500 is measured,
+   with the upstream's count of status reads (bulk `list-by-condition` calls and single fetches).
 
 Run:
 
@@ -112,6 +113,8 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
 
                 wait_until(all_done, 900, 0.5, "every task completed")
                 drain = time.perf_counter() - start
+                bulk_reads = len(hold.hits("/mj/task/list-by-condition"))
+                single_reads = len([p for p in hold.paths() if p.endswith("/fetch")])
     return {
         "in_flight": count,
         "rss_before_mib": round(before, 1),
@@ -119,6 +122,9 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
         "per_task_kib": round((held - before) * 1024 / count, 1),
         "drain_s": round(drain, 1),
         "tasks_per_s_draining": round(count / drain, 1),
+        # every task is read in one bulk list-by-condition call a tick, never one by one
+        "upstream_bulk_reads": bulk_reads,
+        "upstream_single_reads": single_reads,
     }
 
 

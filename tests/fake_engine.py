@@ -283,6 +283,37 @@ def _remove_bg(engine: FakeEngine, job: EngineJob) -> EngineResult:
     return EngineResult(images=[job.images["upload"].convert("RGBA")], seeds=[None])
 
 
+FAKE_CLIP_FRAMES = 9  # a second at 8 fps: real lengths are the video model's (tests/test_video.py)
+FAKE_EXTEND_FRAMES = 8
+
+
+def _video(engine: FakeEngine, job: EngineJob) -> EngineResult:
+    """`batch` clips at the planned size, from the start image fading to a colour per clip."""
+    from openmj.media.video import Clip
+
+    video = job.task.spec["video"]
+    size = (video["width"], video["height"])
+    start = (job.images.get("start") or job.images["source"]).convert("RGB").resize(size)
+    clips = []
+    for n in range(video.get("batch", 1)):
+        tint = Image.new("RGB", size, (60 * n, 200 - 40 * n, 90))
+        frames = [Image.blend(start, tint, i / FAKE_CLIP_FRAMES) for i in range(FAKE_CLIP_FRAMES)]
+        clips.append(Clip(frames, 8.0))
+    return EngineResult(images=[c.frames[0] for c in clips], seeds=[None] * len(clips), videos=clips)
+
+
+def _video_extend(engine: FakeEngine, job: EngineJob) -> EngineResult:
+    """The source clip, then frames fading from its last one."""
+    from openmj.media.video import Clip
+
+    source = job.extra["clip"]
+    last = source.frames[-1]
+    tint = Image.new("RGB", last.size, (250, 250, 250))
+    more = [Image.blend(last, tint, (i + 1) / (FAKE_EXTEND_FRAMES + 1)) for i in range(FAKE_EXTEND_FRAMES)]
+    clip = Clip([*source.frames, *more], source.fps)
+    return EngineResult(images=[clip.frames[0]], seeds=[None], videos=[clip])
+
+
 # every operation engines/local/runners.py runs (not imported from there: it imports torch)
 RUNNERS = {
     Operation.IMAGINE: _imagine,
@@ -300,5 +331,7 @@ RUNNERS = {
     Operation.UPLOAD_PAINT: _edit,
     Operation.RETEXTURE: _retexture,
     Operation.REMOVE_BG: _remove_bg,
+    Operation.VIDEO: _video,
+    Operation.VIDEO_EXTEND: _video_extend,
 }
 SUPPORTED = frozenset(RUNNERS)

@@ -295,6 +295,67 @@ def test_vary_region_goes_to_the_upstream_that_made_the_upscale(
         ledger_matches(gw, key)
 
 
+@pytest.fixture(scope="module")
+def video_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    settings = make_settings(tmp_path_factory.mktemp("up-video"), video_model="tiny-video")
+    with LiveServer(settings, FakeEngine()) as up:
+        yield up, up.create_key(credits=100_000)
+
+
+def mj_task(c: httpx.Client, task_id: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        t = c.get(f"/mj/task/{task_id}/fetch").json()
+        return t if t["status"] in ("SUCCESS", "FAILURE") else None
+
+    return wait_until(finished, 120, what=f"task {task_id}")
+
+
+def clip_frames(url: str) -> tuple[int, tuple[int, int]]:
+    import av
+
+    with av.open(io.BytesIO(httpx.get(url).content)) as box:
+        frames = [f.to_image() for f in box.decode(video=0)]
+    return len(frames), frames[0].size
+
+
+@pytest.mark.parametrize("dialect", ["kie", "mjproxy"])
+def test_video_and_extend_are_relayed_and_the_clips_rehosted(
+    tmp_path: Path, video_up: tuple[LiveServer, str], dialect: str
+) -> None:
+    from tests.fake_engine import FAKE_CLIP_FRAMES, FAKE_EXTEND_FRAMES
+
+    up, up_key = video_up
+    with gateway(tmp_path, [provider("made-it", dialect, up.url, up_key)]) as gw:
+        key = gw.create_key(credits=1000)
+        grid = imagine(gw, key)
+        with gw.client(key) as c:
+            # animate one of the gateway's own (rehosted) pictures, by its link
+            body = {"image": grid["results"][1], "motion": "low", "batchSize": 2, "prompt": "waves roll in"}
+            started = c.post("/mj/submit/video", json=body).json()
+            assert started["code"] == 1, started
+            video = mj_task(c, started["result"])
+            assert video["status"] == "SUCCESS" and video["action"] == "VIDEO", video["failReason"]
+            links = [v["url"] for v in video["videoUrls"]]
+            assert len(links) == 2 and all(u.startswith(gw.url + "/media/") for u in links)
+            assert up.url not in json.dumps(video)
+            theirs = stored(up, stored(gw, video["id"]).output["upstream"]["task_id"])  # type: ignore[index]
+            assert theirs.operation is Operation.VIDEO and theirs.spec["video"]["batch"] == 2
+            size = (theirs.spec["video"]["width"], theirs.spec["video"]["height"])
+            assert all(clip_frames(u) == (FAKE_CLIP_FRAMES, size) for u in links)
+            # Extend goes to the upstream that made the clip, naming its task and the clip
+            ext = {"action": "extend", "taskId": video["id"], "index": 1, "motion": "low"}
+            answer = c.post("/mj/submit/video", json=ext).json()
+            assert answer["code"] == 1, answer
+            extended = mj_task(c, answer["result"])
+            assert extended["status"] == "SUCCESS", extended
+            longer = stored(up, stored(gw, extended["id"]).output["upstream"]["task_id"])  # type: ignore[index]
+            assert longer.operation is Operation.VIDEO_EXTEND
+            assert (longer.parent_id, longer.parent_index) == (theirs.id, 1)
+            (clip,) = [v["url"] for v in extended["videoUrls"]]
+            assert clip_frames(clip) == (FAKE_CLIP_FRAMES + FAKE_EXTEND_FRAMES, size)
+        ledger_matches(gw, key)
+
+
 def test_a_followup_the_pinned_provider_cannot_do_fails_and_is_refunded(
     tmp_path: Path, kie_up: tuple[LiveServer, str]
 ) -> None:

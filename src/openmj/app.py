@@ -22,7 +22,7 @@ from openmj.callbacks import CallbackDeliverer, Renderer
 from openmj.config import Settings
 from openmj.core.pricing import PriceTable
 from openmj.core.routing import ModelCaps, ServedModels
-from openmj.core.tasks import ErrorCode, TaskError
+from openmj.core.tasks import ErrorCode, Operation, TaskError
 from openmj.dialects import DIALECTS, openapi, render_error
 from openmj.dialects.common import Context, Dialect
 from openmj.engines.base import Engine
@@ -308,9 +308,10 @@ def served_models(settings: Settings) -> ServedModels:
         local = any(p.dialect == "local" for p in providers)  # then anything the local model does
         upstream = frozenset(o for p in providers if p.dialect != "local" for o in p.serves)
         base = caps[0] if local else ModelCaps(segmenter=False)
+        video = Operation.VIDEO in upstream or (local and base.video)
         caps = [
             replace(
-                base, name=RELAY_MODEL, video=False, describe=False, operations=None if local else upstream
+                base, name=RELAY_MODEL, video=video, describe=False, operations=None if local else upstream
             )
         ]
     return ServedModels.build(caps, settings.version_map)

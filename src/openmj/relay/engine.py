@@ -16,22 +16,37 @@ gateway killed mid-task resumes by polling after restart and never sends the tas
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import io
 import logging
 import random
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
+from openmj.core.video import VIDEO_OPERATIONS
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
+from openmj.media.video import Clip, decode_mp4
 from openmj.net import NetPolicy, fetch_bytes
-from openmj.relay.hooks import HookUrls
+from openmj.relay.hooks import HOOK_LIFETIME_S, HookUrls
 from openmj.relay.providers import Provider
-from openmj.relay.upstreams import Parent, Poll, Refused, Upstream, UpstreamError, client_for, is_policy
+from openmj.relay.upstreams import (
+    Parent,
+    Poll,
+    Refused,
+    StartImage,
+    Upstream,
+    UpstreamError,
+    client_for,
+    is_policy,
+)
 from openmj.relay.waiting import BulkPoller, PolledWatch, Wakeups, Watch
 
 log = logging.getLogger("openmj.relay")
@@ -41,6 +56,7 @@ RETRY_BUDGET = 3  # providers tried per task
 COOLDOWN_S = 30.0  # after FAILURES_TO_COOL upstream failures in a row, or a 429 without Retry-After
 FAILURES_TO_COOL = 3
 PROBE_S = 300.0  # a provider whose key was refused is tried again after this long
+MAX_CLIP_BYTES = 200 * 1024 * 1024  # a 21 s HD clip is well under this
 POLL_FAILURES = 5  # polls in a row that cannot reach the upstream (and lost_after_s): it lost the task
 
 
@@ -228,13 +244,33 @@ class RelayEngine:
         client = client_for(provider)
         pinned = task.spec.get("upstream_parent")
         parent = Parent(str(pinned["task_id"]), int(pinned.get("index", 0))) if pinned else None
+        start = self._start_image(job) if task.operation is Operation.VIDEO else None
         try:
-            upstream_id = client.submit(task, parent, self._callback_for(task, provider))
+            upstream_id = client.submit(task, parent, self._callback_for(task, provider), start)
         except Refused as refused:
             raise _refusal(refused) from refused
         control.checkpoint({"upstream": {"provider": provider.name, "task_id": upstream_id}})
         log.info("task %s sent to %s as %s", task.id, provider.name, upstream_id)
         return self._wait(job, control, Attempt(provider, upstream_id))
+
+    def _start_image(self, job: EngineJob) -> StartImage | None:
+        """The first frame as the worker resolved it, and a link to it: the client's own, else a
+        signed link to this gateway's copy of the source image."""
+        picture = job.images.get("start") or job.images.get("source")
+        if picture is None:
+            return None
+        buf = io.BytesIO()
+        picture.save(buf, format="PNG")
+        data_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+        task = job.task
+        link = task.spec.get("video", {}).get("start_url")
+        source = task.spec.get("source")
+        if not (link and link.startswith(("http://", "https://"))):
+            link = None
+            if source and self.hooks is not None:
+                path = f"/media/{source['task_id']}/{source['name']}"
+                link = self.hooks.signer.sign(path, time.time() + HOOK_LIFETIME_S, task.owner)
+        return StartImage(link, data_url)
 
     def _callback_for(self, task: Task, provider: Provider) -> str | None:
         if self.hooks is None:
@@ -269,16 +305,23 @@ class RelayEngine:
             control.checkpoint({})
             raise _UpstreamFailed(f"{provider.name} failed the task: {poll.error}")
         self.health.succeeded(provider)
-        images = [self._download(url) for url in poll.urls]
+        clips: list[Clip] | None = None
+        if job.task.operation in VIDEO_OPERATIONS:
+            clips = [self._download_clip(url) for url in poll.videos or poll.urls]
+            images = [clip.frames[0] for clip in clips]
+        else:
+            images = [self._download(url) for url in poll.urls]
         if not images:
-            raise _UpstreamFailed(f"{provider.name} reported no images")
+            raise _UpstreamFailed(f"{provider.name} reported no results")
         upstream: dict[str, Any] = {"provider": provider.name, "task_id": attempt.upstream_id}
         cost = provider.cost_of(job.task.operation)
         if cost is not None:
             upstream |= {"cost": cost, "cost_unit": provider.cost_unit}
         if poll.credits is not None:
             upstream["credits"] = poll.credits  # the upstream's own figure
-        return EngineResult(images=images, seeds=[None] * len(images), output={"upstream": upstream})
+        return EngineResult(
+            images=images, seeds=[None] * len(images), videos=clips, output={"upstream": upstream}
+        )
 
     def _poll_until_done(self, watch: Watch, client: Upstream, control: JobControl) -> Poll:
         misses, since = 0, 0.0
@@ -306,6 +349,19 @@ class RelayEngine:
         except Exception as exc:  # a link that expired or does not answer with an image
             raise _UpstreamFailed(
                 f"a result could not be fetched from the upstream ({type(exc).__name__})"
+            ) from exc
+
+    def _download_clip(self, url: str) -> Clip:
+        """An upstream MP4, decoded to frames (the worker encodes and stores it as its own)."""
+        try:
+            data, _ = asyncio.run(fetch_bytes(url, dataclasses.replace(self.net, max_bytes=MAX_CLIP_BYTES)))
+            with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+                f.write(data)
+                f.flush()
+                return decode_mp4(Path(f.name))
+        except Exception as exc:  # expired, not a video, or cut short
+            raise _UpstreamFailed(
+                f"a clip could not be fetched from the upstream ({type(exc).__name__})"
             ) from exc
 
 

@@ -39,9 +39,10 @@ EXPRESSIBLE: dict[str, frozenset[Operation]] = {
     "evolink": frozenset(
         {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REMIX, _O.ZOOM, _O.PAN, _O.ENHANCE, _O.INPAINT}
     ),
-    "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION}),
+    "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.VIDEO, _O.VIDEO_EXTEND}),
     "mjproxy": frozenset(
         {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE, _O.INPAINT}
+        | {_O.VIDEO, _O.VIDEO_EXTEND}
     ),
     "apixo": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE}),
 }

@@ -47,6 +47,16 @@ class Poll:
     error: str = ""
     refused: bool = False  # failed for the request's own reason (content policy, invalid prompt)
     credits: float | None = None  # what the upstream says the task cost there (EvoLink's usage)
+    videos: list[str] = field(default_factory=list)  # a video task's clips (`urls` its thumbnails)
+
+
+@dataclass(frozen=True)
+class StartImage:
+    """A video's first frame for the upstream: a link it can fetch (the client's own, or a signed
+    link to this gateway's copy), and the picture itself as a PNG data URL."""
+
+    link: str | None
+    data_url: str
 
 
 @dataclass(frozen=True)
@@ -127,8 +137,11 @@ class Upstream:
         return data
 
     # -------------------------------------------------------------- the dialect's part
-    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
-        """Send the task; `callback` is a URL on this gateway the upstream may call when it changes."""
+    def submit(
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+    ) -> str:
+        """Send the task; `callback` is a URL on this gateway the upstream may call when it changes,
+        `start` a video's first frame."""
         raise NotImplementedError
 
     def poll(self, upstream_id: str) -> Poll:
@@ -180,6 +193,11 @@ def mask_base64(mask: Any) -> str:
     raise Refused("midjourney-proxy takes a Vary (Region) mask as base64 or areas, not as a link")
 
 
+def _motion_prompt(task: Task) -> str:
+    """A video's prompt: the words only (the upstream's own fields carry motion, batch, size)."""
+    return str(task.spec.get("prompt", {}).get("text", "")).strip()
+
+
 def _prompt(task: Task) -> str:
     return prompt_text(task.spec.get("prompt", {}))
 
@@ -192,7 +210,9 @@ class EvoLink(Upstream):
     dialect = "evolink"
     SPEEDS = {Speed.TURBO: "turbo", Speed.DRAFT: "draft", Speed.RELAX: "fast", Speed.FAST: "fast"}
 
-    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+    def submit(
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+    ) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
             speed = self.SPEEDS[task.speed]
@@ -245,11 +265,25 @@ class Kie(Upstream):
     dialect = "kie"
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
 
-    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+    def submit(
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+    ) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
             body = {"taskType": "mj_txt2img", "prompt": _prompt(task), "speed": self.SPEEDS[task.speed]}
             path = "/api/v1/mj/generate"
+        elif task.operation is Operation.VIDEO:
+            body, path = self._video(task, start), "/api/v1/mj/generate"
+        elif task.operation is Operation.VIDEO_EXTEND:
+            assert parent is not None
+            manual = bool(task.spec.get("video", {}).get("manual"))
+            body = {
+                "taskId": parent.task_id,
+                "index": parent.index,
+                "taskType": "mj_video_extend_manual" if manual else "mj_video_extend_auto",
+                "prompt": _motion_prompt(task) if manual else "",
+            }
+            path = "/api/v1/mj/generateVideoExtend"
         else:
             assert parent is not None
             if task.operation not in (Operation.UPSCALE, Operation.VARIATION):
@@ -263,6 +297,21 @@ class Kie(Upstream):
         if callback:
             body["callBackUrl"] = callback
         return str(self.field(self.envelope(self.call("POST", path, body)), "taskId"))
+
+    @staticmethod
+    def _video(task: Task, start: StartImage | None) -> dict[str, Any]:
+        video = task.spec.get("video", {})
+        if start is None or not start.link:
+            raise Refused("kie.ai takes a video's start image as a link")
+        if video.get("end_url") or video.get("loop"):
+            raise Refused("kie.ai has no end frame or loop for video")
+        return {
+            "taskType": "mj_video_hd" if video.get("resolution") == "hd" else "mj_video",
+            "prompt": _motion_prompt(task),
+            "fileUrls": [start.link],
+            "motion": video.get("motion", "low"),
+            "videoBatchSize": video.get("batch", 1),
+        }
 
     def poll(self, upstream_id: str) -> Poll:
         data = self.envelope(self.call("GET", "/api/v1/mj/record-info", params={"taskId": upstream_id}))
@@ -281,7 +330,9 @@ class Apixo(Upstream):
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "draft"}
     PATH = "/api/v1/generateTask/midjourney"
 
-    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+    def submit(
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+    ) -> str:
         if task.operation is Operation.IMAGINE:
             inp: dict[str, Any] = {
                 "mode": "text-to-image",
@@ -372,8 +423,14 @@ class MidjourneyProxy(Upstream):
                     return cid
         raise Refused(f"the upstream task {parent.task_id} offers no button for {task.operation.value}")
 
-    def submit(self, task: Task, parent: Parent | None, callback: str | None = None) -> str:
+    def submit(
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+    ) -> str:
         hook: dict[str, Any] = {"notifyHook": callback} if callback else {}
+        if task.operation in (Operation.VIDEO, Operation.VIDEO_EXTEND):
+            return self._result(
+                self.call("POST", "/mj/submit/video", {**self._video(task, parent, start), **hook})
+            )
         if task.operation is Operation.IMAGINE:
             body = {"prompt": _prompt(task), **hook}
             return self._result(self.call("POST", "/mj/submit/imagine", body))
@@ -392,6 +449,24 @@ class MidjourneyProxy(Upstream):
         if data is None:
             raise UpstreamError(f"{self.provider.name}: task {upstream_id} is unknown upstream")
         return self._poll_of(data)
+
+    @staticmethod
+    def _video(task: Task, parent: Parent | None, start: StartImage | None) -> dict[str, Any]:
+        video = task.spec.get("video", {})
+        body: dict[str, Any] = {"prompt": _motion_prompt(task), "motion": video.get("motion", "low")}
+        if task.operation is Operation.VIDEO_EXTEND:
+            assert parent is not None
+            return body | {"action": "extend", "taskId": parent.task_id, "index": parent.index}
+        if start is None:
+            raise Refused("a video needs a start image")
+        if video.get("end_url"):
+            raise Refused("an end frame cannot be relayed to midjourney-proxy yet")
+        return body | {
+            "image": start.data_url,
+            "loop": bool(video.get("loop")),
+            "batchSize": video.get("batch", 4),
+            "videoType": "vid_1.1_i2v_720" if video.get("resolution") == "hd" else "vid_1.1_i2v_480",
+        }
 
     bulk = True  # new-api polls midjourney-proxy channels the same way
 
@@ -414,7 +489,10 @@ class MidjourneyProxy(Upstream):
             urls = [
                 str(u["url"]) for u in data.get("imageUrls") or [] if isinstance(u, dict) and u.get("url")
             ]
-            return Poll("done", 100, urls or [str(self.field(data, "imageUrl"))])
+            videos = [
+                str(u["url"]) for u in data.get("videoUrls") or [] if isinstance(u, dict) and u.get("url")
+            ]
+            return Poll("done", 100, urls or [str(self.field(data, "imageUrl"))], videos=videos)
         if status in ("FAILURE", "CANCEL"):
             reason = str(data.get("failReason") or status)
             return Poll("failed", error=reason, refused=is_policy(reason))
