@@ -314,6 +314,17 @@ def _video_extend(engine: FakeEngine, job: EngineJob) -> EngineResult:
     return EngineResult(images=[clip.frames[0]], seeds=[None], videos=[clip])
 
 
+def _describe(engine: FakeEngine, job: EngineJob) -> EngineResult:
+    """Four prompts naming the picture's size and mean colour (the captioner's are model text)."""
+    from openmj.core import words
+
+    image = job.images["upload"].convert("RGB")
+    r, g, b = (int(v) for v in np.asarray(image).reshape(-1, 3).mean(axis=0))
+    captions = [f"picture {n} of {image.width} by {image.height}, colour {r} {g} {b}" for n in range(1, 5)]
+    output = words.describe_output(captions, image.width, image.height)
+    return EngineResult(images=[image], seeds=[job.task.seed], output=output)
+
+
 # every operation engines/local/runners.py runs (not imported from there: it imports torch)
 RUNNERS = {
     Operation.IMAGINE: _imagine,
@@ -333,5 +344,6 @@ RUNNERS = {
     Operation.REMOVE_BG: _remove_bg,
     Operation.VIDEO: _video,
     Operation.VIDEO_EXTEND: _video_extend,
+    Operation.DESCRIBE: _describe,
 }
 SUPPORTED = frozenset(RUNNERS)

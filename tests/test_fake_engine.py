@@ -220,6 +220,7 @@ def test_every_operation_has_the_real_engines_sizes_and_seeds(
         Operation.BLEND,
         Operation.VIDEO,
         Operation.VIDEO_EXTEND,
+        Operation.DESCRIBE,  # words, not pictures (tests/test_words.py has the real captioner)
     }
 
 

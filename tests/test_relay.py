@@ -297,7 +297,9 @@ def test_vary_region_goes_to_the_upstream_that_made_the_upscale(
 
 @pytest.fixture(scope="module")
 def video_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    settings = make_settings(tmp_path_factory.mktemp("up-video"), video_model="tiny-video")
+    settings = make_settings(
+        tmp_path_factory.mktemp("up-video"), video_model="tiny-video", caption_model="tiny"
+    )
     with LiveServer(settings, FakeEngine()) as up:
         yield up, up.create_key(credits=100_000)
 
@@ -353,6 +355,45 @@ def test_video_and_extend_are_relayed_and_the_clips_rehosted(
             assert (longer.parent_id, longer.parent_index) == (theirs.id, 1)
             (clip,) = [v["url"] for v in extended["videoUrls"]]
             assert clip_frames(clip) == (FAKE_CLIP_FRAMES + FAKE_EXTEND_FRAMES, size)
+        ledger_matches(gw, key)
+
+
+def png_data_url(size: tuple[int, int], colour: tuple[int, int, int]) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_blend_and_describe_are_relayed_to_midjourney_proxy(
+    tmp_path: Path, video_up: tuple[LiveServer, str]
+) -> None:
+    up, up_key = video_up
+    with gateway(tmp_path, [provider("mj", "mjproxy", up.url, up_key)]) as gw:
+        key = gw.create_key(credits=1000)
+        with gw.client(key) as c:
+            pictures = [png_data_url((64, 64), (200, 30, 30)), png_data_url((64, 64), (30, 30, 200))]
+            blend = c.post(
+                "/mj/submit/blend", json={"base64Array": pictures, "dimensions": "PORTRAIT"}
+            ).json()
+            assert blend["code"] == 1, blend
+            blended = mj_task(c, blend["result"])
+            assert blended["status"] == "SUCCESS" and len(blended["imageUrls"]) == 4, blended["failReason"]
+            theirs = stored(up, stored(gw, blended["id"]).output["upstream"]["task_id"])  # type: ignore[index]
+            assert theirs.operation is Operation.BLEND and theirs.spec["options"]["dimensions"] == "2:3"
+            assert len(theirs.spec["options"]["image_urls"]) == 2
+            seen = png_data_url((96, 64), (10, 160, 90))
+            ask = c.post("/mj/submit/describe", json={"base64": seen}).json()
+            assert ask["code"] == 1, ask
+            described = mj_task(c, ask["result"])
+            assert described["status"] == "SUCCESS", described["failReason"]
+            ours = stored(gw, described["id"]).output
+            theirs = stored(up, ours["upstream"]["task_id"])  # type: ignore[index]
+            assert theirs.operation is Operation.DESCRIBE
+            assert ours["prompts"] == theirs.output["prompts"]  # type: ignore[index]
+            assert ours["prompts"][0].endswith("--ar 3:2") and "colour 10 160 90" in ours["prompts"][0]
+            assert "1️⃣" in described["prompt"] and any(
+                b["customId"].startswith("MJ::Job::PicReader::1") for b in described["buttons"]
+            ), described["buttons"]
         ledger_matches(gw, key)
 
 

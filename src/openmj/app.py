@@ -309,9 +309,10 @@ def served_models(settings: Settings) -> ServedModels:
         upstream = frozenset(o for p in providers if p.dialect != "local" for o in p.serves)
         base = caps[0] if local else ModelCaps(segmenter=False)
         video = Operation.VIDEO in upstream or (local and base.video)
+        describe = Operation.DESCRIBE in upstream or (local and base.describe)
         caps = [
             replace(
-                base, name=RELAY_MODEL, video=video, describe=False, operations=None if local else upstream
+                base, name=RELAY_MODEL, video=video, describe=describe, operations=None if local else upstream
             )
         ]
     return ServedModels.build(caps, settings.version_map)

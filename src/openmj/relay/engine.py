@@ -30,6 +30,7 @@ from typing import Any
 
 from PIL import Image
 
+from openmj.core import words
 from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
 from openmj.core.video import VIDEO_OPERATIONS
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
@@ -38,14 +39,15 @@ from openmj.net import NetPolicy, fetch_bytes
 from openmj.relay.hooks import HOOK_LIFETIME_S, HookUrls
 from openmj.relay.providers import Provider
 from openmj.relay.upstreams import (
+    InputImage,
     Parent,
     Poll,
     Refused,
-    StartImage,
     Upstream,
     UpstreamError,
     client_for,
     is_policy,
+    numbered_prompts,
 )
 from openmj.relay.waiting import BulkPoller, PolledWatch, Wakeups, Watch
 
@@ -58,6 +60,7 @@ FAILURES_TO_COOL = 3
 PROBE_S = 300.0  # a provider whose key was refused is tried again after this long
 MAX_CLIP_BYTES = 200 * 1024 * 1024  # a 21 s HD clip is well under this
 POLL_FAILURES = 5  # polls in a row that cannot reach the upstream (and lost_after_s): it lost the task
+SENDS_IMAGES = frozenset({Operation.VIDEO, Operation.DESCRIBE, Operation.BLEND})  # pictures, not ids
 
 
 class Health:
@@ -244,7 +247,7 @@ class RelayEngine:
         client = client_for(provider)
         pinned = task.spec.get("upstream_parent")
         parent = Parent(str(pinned["task_id"]), int(pinned.get("index", 0))) if pinned else None
-        start = self._start_image(job) if task.operation is Operation.VIDEO else None
+        start = self._input_images(job) if task.operation in SENDS_IMAGES else None
         try:
             upstream_id = client.submit(task, parent, self._callback_for(task, provider), start)
         except Refused as refused:
@@ -253,24 +256,27 @@ class RelayEngine:
         log.info("task %s sent to %s as %s", task.id, provider.name, upstream_id)
         return self._wait(job, control, Attempt(provider, upstream_id))
 
-    def _start_image(self, job: EngineJob) -> StartImage | None:
-        """The first frame as the worker resolved it, and a link to it: the client's own, else a
-        signed link to this gateway's copy of the source image."""
-        picture = job.images.get("start") or job.images.get("source")
-        if picture is None:
-            return None
-        buf = io.BytesIO()
-        picture.save(buf, format="PNG")
-        data_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    def _input_images(self, job: EngineJob) -> InputImage | None:
+        """The pictures as the worker resolved them (a video's first frame, the image to describe,
+        the images to blend), and a link to the first: the client's own, else a signed link to
+        this gateway's copy of the source image."""
         task = job.task
-        link = task.spec.get("video", {}).get("start_url")
+        if task.operation is Operation.BLEND:
+            pictures = list(job.extra.get("blend") or [])
+        else:
+            picture = job.images.get("start") or job.images.get("source") or job.images.get("upload")
+            pictures = [picture] if picture is not None else []
+        if not pictures:
+            return None
+        first, *more = [_data_url(p) for p in pictures]
+        link = task.spec.get("video", {}).get("start_url") or task.spec.get("options", {}).get("image_url")
         source = task.spec.get("source")
         if not (link and link.startswith(("http://", "https://"))):
             link = None
             if source and self.hooks is not None:
                 path = f"/media/{source['task_id']}/{source['name']}"
                 link = self.hooks.signer.sign(path, time.time() + HOOK_LIFETIME_S, task.owner)
-        return StartImage(link, data_url)
+        return InputImage(link, first, tuple(more))
 
     def _callback_for(self, task: Task, provider: Provider) -> str | None:
         if self.hooks is None:
@@ -306,7 +312,15 @@ class RelayEngine:
             raise _UpstreamFailed(f"{provider.name} failed the task: {poll.error}")
         self.health.succeeded(provider)
         clips: list[Clip] | None = None
-        if job.task.operation in VIDEO_OPERATIONS:
+        output: dict[str, Any] = {}
+        if job.task.operation is Operation.DESCRIBE:
+            images = [job.images["upload"].convert("RGB")]
+            prompts = numbered_prompts(poll.text)
+            if len(prompts) < words.DESCRIBE_PROMPTS:
+                raise _UpstreamFailed(f"{provider.name} described the image in {len(prompts)} prompts")
+            aspect = words.aspect_text(images[0].width, images[0].height)
+            output = {"prompts": prompts[: words.DESCRIBE_PROMPTS], "aspect": aspect}
+        elif job.task.operation in VIDEO_OPERATIONS:
             clips = [self._download_clip(url) for url in poll.videos or poll.urls]
             images = [clip.frames[0] for clip in clips]
         else:
@@ -320,7 +334,7 @@ class RelayEngine:
         if poll.credits is not None:
             upstream["credits"] = poll.credits  # the upstream's own figure
         return EngineResult(
-            images=images, seeds=[None] * len(images), videos=clips, output={"upstream": upstream}
+            images=images, seeds=[None] * len(images), videos=clips, output={**output, "upstream": upstream}
         )
 
     def _poll_until_done(self, watch: Watch, client: Upstream, control: JobControl) -> Poll:
@@ -363,6 +377,12 @@ class RelayEngine:
             raise _UpstreamFailed(
                 f"a clip could not be fetched from the upstream ({type(exc).__name__})"
             ) from exc
+
+
+def _data_url(picture: Image.Image) -> str:
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 class _UpstreamFailed(Exception):

@@ -42,7 +42,7 @@ EXPRESSIBLE: dict[str, frozenset[Operation]] = {
     "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.VIDEO, _O.VIDEO_EXTEND}),
     "mjproxy": frozenset(
         {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE, _O.INPAINT}
-        | {_O.VIDEO, _O.VIDEO_EXTEND}
+        | {_O.VIDEO, _O.VIDEO_EXTEND, _O.BLEND, _O.DESCRIBE}
     ),
     "apixo": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE}),
 }

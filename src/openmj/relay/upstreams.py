@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,15 +49,18 @@ class Poll:
     refused: bool = False  # failed for the request's own reason (content policy, invalid prompt)
     credits: float | None = None  # what the upstream says the task cost there (EvoLink's usage)
     videos: list[str] = field(default_factory=list)  # a video task's clips (`urls` its thumbnails)
+    text: str = ""  # a describe's answer, as the upstream wrote it
 
 
 @dataclass(frozen=True)
-class StartImage:
-    """A video's first frame for the upstream: a link it can fetch (the client's own, or a signed
-    link to this gateway's copy), and the picture itself as a PNG data URL."""
+class InputImage:
+    """A picture the upstream needs (a video's first frame, the image to describe, the images to
+    blend): a link it can fetch (the client's own, or a signed link to this gateway's copy), and
+    the picture itself as a PNG data URL."""
 
     link: str | None
     data_url: str
+    more: tuple[str, ...] = ()  # a blend's other images, as data URLs
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ class Upstream:
 
     # -------------------------------------------------------------- the dialect's part
     def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
     ) -> str:
         """Send the task; `callback` is a URL on this gateway the upstream may call when it changes,
         `start` a video's first frame."""
@@ -172,6 +176,18 @@ def _credits(data: Any) -> float | None:
         if isinstance(usage.get(key), int | float):
             return float(usage[key])
     return None
+
+
+BLEND_SHAPES = {"1:1": "SQUARE", "2:3": "PORTRAIT", "3:2": "LANDSCAPE"}  # /mj/submit/blend
+
+
+def numbered_prompts(text: str) -> list[str]:
+    """midjourney-proxy's describe answer — "1️⃣ prompt\n\n2️⃣ prompt …" — as its prompts."""
+    out = []
+    for part in re.split(r"(?:^|\n)\s*(?:[1-9]\ufe0f?\u20e3|\d[.)])\s*", text):
+        if part.strip():
+            out.append(part.strip())
+    return out
 
 
 def mask_base64(mask: Any) -> str:
@@ -211,7 +227,7 @@ class EvoLink(Upstream):
     SPEEDS = {Speed.TURBO: "turbo", Speed.DRAFT: "draft", Speed.RELAX: "fast", Speed.FAST: "fast"}
 
     def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
     ) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
@@ -266,7 +282,7 @@ class Kie(Upstream):
     SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
 
     def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
     ) -> str:
         body: dict[str, Any]
         if task.operation is Operation.IMAGINE:
@@ -299,7 +315,7 @@ class Kie(Upstream):
         return str(self.field(self.envelope(self.call("POST", path, body)), "taskId"))
 
     @staticmethod
-    def _video(task: Task, start: StartImage | None) -> dict[str, Any]:
+    def _video(task: Task, start: InputImage | None) -> dict[str, Any]:
         video = task.spec.get("video", {})
         if start is None or not start.link:
             raise Refused("kie.ai takes a video's start image as a link")
@@ -331,7 +347,7 @@ class Apixo(Upstream):
     PATH = "/api/v1/generateTask/midjourney"
 
     def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
     ) -> str:
         if task.operation is Operation.IMAGINE:
             inp: dict[str, Any] = {
@@ -424,9 +440,19 @@ class MidjourneyProxy(Upstream):
         raise Refused(f"the upstream task {parent.task_id} offers no button for {task.operation.value}")
 
     def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: StartImage | None = None
+        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
     ) -> str:
         hook: dict[str, Any] = {"notifyHook": callback} if callback else {}
+        if task.operation is Operation.DESCRIBE:
+            if start is None:
+                raise Refused("describe needs an image")
+            return self._result(self.call("POST", "/mj/submit/describe", {"base64": start.data_url, **hook}))
+        if task.operation is Operation.BLEND:
+            if start is None:
+                raise Refused("blend needs images")
+            shape = BLEND_SHAPES.get(str(_options(task).get("dimensions", "1:1")), "SQUARE")
+            body = {"base64Array": [start.data_url, *start.more], "dimensions": shape, **hook}
+            return self._result(self.call("POST", "/mj/submit/blend", body))
         if task.operation in (Operation.VIDEO, Operation.VIDEO_EXTEND):
             return self._result(
                 self.call("POST", "/mj/submit/video", {**self._video(task, parent, start), **hook})
@@ -451,7 +477,7 @@ class MidjourneyProxy(Upstream):
         return self._poll_of(data)
 
     @staticmethod
-    def _video(task: Task, parent: Parent | None, start: StartImage | None) -> dict[str, Any]:
+    def _video(task: Task, parent: Parent | None, start: InputImage | None) -> dict[str, Any]:
         video = task.spec.get("video", {})
         body: dict[str, Any] = {"prompt": _motion_prompt(task), "motion": video.get("motion", "low")}
         if task.operation is Operation.VIDEO_EXTEND:
@@ -492,7 +518,10 @@ class MidjourneyProxy(Upstream):
             videos = [
                 str(u["url"]) for u in data.get("videoUrls") or [] if isinstance(u, dict) and u.get("url")
             ]
-            return Poll("done", 100, urls or [str(self.field(data, "imageUrl"))], videos=videos)
+            text = str(data.get("prompt") or (data.get("properties") or {}).get("finalPrompt") or "")
+            if not urls and data.get("imageUrl"):
+                urls = [str(data["imageUrl"])]
+            return Poll("done", 100, urls, videos=videos, text=text)
         if status in ("FAILURE", "CANCEL"):
             reason = str(data.get("failReason") or status)
             return Poll("failed", error=reason, refused=is_policy(reason))
