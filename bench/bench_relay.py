@@ -84,6 +84,7 @@ def overhead(tmp: Path, runs: int) -> dict[str, Any]:
 
 
 def in_flight(tmp: Path, count: int) -> dict[str, Any]:
+    from openmj.config import Settings
     from openmj.engines import build_engine
     from tests.live import LiveServer, make_settings, wait_until
     from tests.test_relay import Scripted
@@ -91,7 +92,14 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
     with Scripted("slow") as hold:
         path = tmp / "hold.toml"
         path.write_text(provider_toml("hold", "mjproxy", hold.url(""), "k"))
-        settings = make_settings(tmp / "gw2", providers_file=path, relay_concurrency=count + 12)
+        # the production lease and heartbeat (the tests' 5 s lease is for quick crash tests)
+        settings = make_settings(
+            tmp / "gw2",
+            providers_file=path,
+            relay_concurrency=count + 12,
+            lease_seconds=Settings().lease_seconds,
+            heartbeat_seconds=Settings().heartbeat_seconds,
+        )
         with LiveServer(settings, build_engine(settings)) as gw:
             key = gw.create_key(credits=1e9)
             with gw.client(key) as c:
@@ -108,8 +116,12 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
                 hold.release.set()
 
                 def all_done() -> bool:
-                    statuses = c.post("/v1/tasks/batch", json={"ids": ids}).json()["data"]
-                    return all(t["status"] == "completed" for t in statuses)
+                    for start in range(0, len(ids), 50):  # EvoLink's batch read takes 50 ids
+                        chunk = ids[start : start + 50]
+                        tasks = c.post("/v1/tasks/batch", json={"task_ids": chunk}).json()["data"]
+                        if not all(t["status"] == "completed" for t in tasks):
+                            return False
+                    return True
 
                 wait_until(all_done, 900, 0.5, "every task completed")
                 drain = time.perf_counter() - start

@@ -13,8 +13,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # catch any stray hub look-up
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import itertools  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -80,3 +82,27 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     )
     with LiveServer(settings, None) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """One private PostgreSQL cluster for the session (tests/pg.py), started on first use."""
+    from tests.pg import PostgresCluster, pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed")
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the session's cluster for one test."""
+    return str(pg_cluster.database(f"t{next(_DATABASES)}"))
+
+
+_DATABASES = itertools.count(1)

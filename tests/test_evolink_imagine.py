@@ -213,4 +213,4 @@ def test_healthz_and_metrics(server: LiveServer) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok"
     m = httpx.get(f"{server.url}/metrics")
     assert m.status_code == 200
-    assert 'openmj_tasks{status="completed"}' in m.text
+    assert 'openmj_tasks{operation="imagine",status="completed"}' in m.text  # tests/test_metrics.py: the rest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,22 +12,13 @@ import pytest
 from tests.fake_engine import FakeEngine
 from tests.helpers import wait_task
 from tests.live import LiveServer, make_settings
-from tests.pg import PostgresCluster, pg_bin
+from tests.pg import pg_bin
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.timeout(300),
     pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    cluster = PostgresCluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
 
 
 def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str) -> None:

@@ -1,4 +1,5 @@
-"""API keys (stored as SHA-256 hashes), authentication and per-key request rate limits."""
+"""API keys (stored as SHA-256 hashes), authentication and per-key request rate limits: in this
+process (`RateLimiter`, one node on SQLite) or for the deployment (`SharedRateLimiter`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import secrets
 import string
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openmj.core.accounts import ApiKey
 from openmj.core.tasks import ErrorCode, TaskError
+from openmj.store.db import Database
+from openmj.store.limits import take_quota
 from openmj.store.repo import Repository
 
 KEY_PREFIX = "sk-"
@@ -86,6 +90,43 @@ class RateLimiter:
             )
         hits.append(now)
 
+    async def take(self, key_id: str, rpm: int) -> None:
+        self.check(key_id, rpm)
+
+
+class SharedRateLimiter:
+    """Per-key requests per minute for the whole deployment, however many API nodes share the
+    database (PostgreSQL): each node takes quota from the key's counter for the calendar minute
+    (store/limits.py) in blocks of rpm/`BLOCKS`, and spends it locally. So a busy key costs one
+    database write per block, not per request, and the nodes together never grant more than rpm
+    in a minute; quota a node took and did not use is lost at the minute's end (it errs on the
+    side of refusing). With small limits the block is one request: exact, a write per request."""
+
+    BLOCKS = 50
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self._clock = clock
+        self._held: dict[str, tuple[int, int]] = {}  # key id → (minute, requests left here)
+
+    async def take(self, key_id: str, rpm: int) -> None:
+        now = self._clock()
+        minute = int(now // 60)
+        held_minute, left = self._held.get(key_id, (minute, 0))
+        if held_minute != minute or left <= 0:
+            left = await take_quota(self.db, key_id, minute, rpm, max(1, rpm // self.BLOCKS))
+            if left <= 0:
+                self._held[key_id] = (minute, 0)
+                raise TaskError(
+                    ErrorCode.RATE_LIMITED,
+                    f"Too many requests: the limit is {rpm} per minute, please try again later",
+                    429,
+                    retry_after=max(1.0, 60 - now % 60),
+                )
+        self._held[key_id] = (minute, left - 1)
+        if len(self._held) > 100_000:  # keys idle since an earlier minute
+            self._held = {k: v for k, v in self._held.items() if v[0] == minute}
+
 
 class Authenticator:
     """Keys are looked up by hash once, then served from memory until any process changes any key
@@ -94,7 +135,7 @@ class Authenticator:
     CACHE_SIZE = 10_000
     CACHE_SECONDS = 60.0  # a bound even if a change notification were lost
 
-    def __init__(self, repo: Repository, limiter: RateLimiter, default_rpm: int) -> None:
+    def __init__(self, repo: Repository, limiter: RateLimiter | SharedRateLimiter, default_rpm: int) -> None:
         self.repo = repo
         self.limiter = limiter
         self.default_rpm = default_rpm
@@ -130,5 +171,5 @@ class Authenticator:
             raise TaskError(ErrorCode.KEY_DISABLED, "This API key is disabled", 403)
         if key.expires_at is not None and key.expires_at <= time.time():
             raise TaskError(ErrorCode.KEY_EXPIRED, "This API key has expired", 403)
-        self.limiter.check(key.id, key.rpm or self.default_rpm)
+        await self.limiter.take(key.id, key.rpm or self.default_rpm)
         return key

@@ -17,7 +17,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmj import __version__
-from openmj.accounts import Authenticator, RateLimiter
+from openmj.accounts import Authenticator, RateLimiter, SharedRateLimiter
+from openmj.admin import routes as admin_routes
 from openmj.callbacks import CallbackDeliverer, Renderer
 from openmj.config import Settings
 from openmj.core.pricing import PriceTable
@@ -29,9 +30,11 @@ from openmj.engines.base import Engine
 from openmj.inputs import InputResolver
 from openmj.jsonwire import JSONResponse
 from openmj.language.translator import LocalTranslator
+from openmj.media.backend import MediaBackend, open_media
 from openmj.media.grid import GRID_NAME
 from openmj.media.signing import UrlSigner
 from openmj.media.storage import MediaStore
+from openmj.metrics import CONTENT_TYPE, Metrics, RequestMetrics, serve_node_metrics
 from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
 from openmj.queue import Reaper, Worker
@@ -40,6 +43,7 @@ from openmj.service import TaskService
 from openmj.store.db import Database, KeyChanges
 from openmj.store.repo import RELAY_CHANNEL, TASK_CHANNEL, Repository
 from openmj.wakeup import Wakeup
+from openmj.web import routes as web_routes
 
 log = logging.getLogger("openmj.app")
 
@@ -52,7 +56,7 @@ class Runtime:
     db: Database | None = None
     repo: Repository | None = None
     service: TaskService | None = None
-    media: MediaStore | None = None
+    media: MediaBackend | None = None
     engine: Engine | None = None
     workers: list[Worker] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,6 +66,7 @@ class Runtime:
     reaper: Reaper | None = None
     deliverer: CallbackDeliverer | None = None
     translator: LocalTranslator | None = None
+    metrics: Metrics | None = None
 
 
 class BodyLimit:
@@ -109,6 +114,7 @@ def create_app(
     """The app. `engine` is the already-loaded engine for the in-process workers (None: API only);
     `translator` the loaded prompt translator (None: built at start when translation is on)."""
     runtime = Runtime(settings=settings, engine=engine, translator=translator)
+    runtime.metrics = Metrics(lambda: len(runtime.workers))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,9 +136,13 @@ def create_app(
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=runtime.metrics)  # outermost: sees every answer
     for dialect in DIALECTS:
         app.include_router(dialect.router)
     app.include_router(relay_hooks.router)  # the upstreams' callbacks of relayed tasks
+    app.include_router(web_routes.router)  # the studio at / (docs/studio.md)
+    app.include_router(admin_routes.router)
+    app.mount("/studio/static", web_routes.static_files(), name="studio-static")
     openapi.install(app, [{"name": d.title, "description": f"the {d.title} API"} for d in DIALECTS])
 
     @app.exception_handler(TaskError)
@@ -185,18 +195,11 @@ def create_app(
             }
         )
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        assert runtime.repo is not None
-        counts = await runtime.repo.status_counts()
-        lines = ["# HELP openmj_tasks Tasks by status.", "# TYPE openmj_tasks gauge"]
-        lines += [f'openmj_tasks{{status="{s}"}} {n}' for s, n in sorted(counts.items())]
-        lines += [
-            "# HELP openmj_workers In-process workers.",
-            "# TYPE openmj_workers gauge",
-            f"openmj_workers {len(runtime.workers)}",
-        ]
-        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """Prometheus text format (docs/metrics.md)."""
+        assert runtime.metrics is not None
+        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/media/{task_id}/{name}")
     async def media(request: Request, task_id: str, name: str) -> Response:
@@ -204,14 +207,21 @@ def create_app(
         q = request.query_params
         if not signer.verify(request.url.path, q.get("exp"), q.get("kid"), q.get("sig")):
             return JSONResponse({"error": {"code": "forbidden", "message": "Invalid or expired link"}}, 403)
-        assert runtime.media is not None
-        path = runtime.media.path(task_id, name)
+        media = runtime.media
+        assert media is not None
+        if not isinstance(media, MediaStore):  # a bucket (media/serve.py): streamed or redirected
+            from openmj.media.s3 import S3MediaStore
+            from openmj.media.serve import s3_response
+
+            assert isinstance(media, S3MediaStore)
+            presign = settings.media_redirect == "presigned"
+            redirect_until = float(q["exp"]) if presign and q.get("exp") else None
+            return await s3_response(media, task_id, name, request.headers.get("range"), redirect_until)
+        path = media.path(task_id, name)
         if name == GRID_NAME and path is not None and not path.is_file():
-            path = await asyncio.to_thread(runtime.media.ensure_grid, task_id)
+            await asyncio.to_thread(media.ensure_grid, task_id)
         if path is None or not path.is_file():
-            return JSONResponse(
-                {"error": {"code": "not_found", "message": "This file no longer exists"}}, 404
-            )
+            return _media_gone()
         return FileResponse(
             path,
             media_type="image/png" if name.endswith(".png") else None,
@@ -219,6 +229,10 @@ def create_app(
         )
 
     return app
+
+
+def _media_gone() -> JSONResponse:
+    return JSONResponse({"error": {"code": "not_found", "message": "This file no longer exists"}}, 404)
 
 
 def _slash_twin(app: FastAPI, request: Request) -> str | None:
@@ -325,10 +339,14 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.db = Database(s.resolved_database_url)
     await rt.db.migrate()
     rt.repo = Repository(rt.db)
-    rt.media = MediaStore(s.data_dir / "media")
+    if app is not None and rt.metrics is not None:  # an API node reports the database's numbers
+        rt.metrics.watch_database(rt.db, s.metrics_window_seconds, s.metrics_cache_seconds)
+    rt.media = open_media(s)
     wakeup = Wakeup()
     net = NetPolicy(allow_private=s.allow_private_network)
-    auth = Authenticator(rt.repo, RateLimiter(), s.default_rpm)
+    shared = s.rate_limits == "database" or (s.rate_limits == "auto" and not rt.db.sqlite)
+    limiter = SharedRateLimiter(rt.db) if shared else RateLimiter()
+    auth = Authenticator(rt.repo, limiter, s.default_rpm)
     if app is not None and rt.translator is None:  # an API: it translates prompts at submit
         rt.translator = build_translator(s)
         if rt.translator is not None:
@@ -366,6 +384,7 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
                 prepare=InputResolver(rt.media, net),
                 image_moderator=image_moderator,
                 on_finish=lambda t: rt.service.forget_estimate(t.operation) if rt.service else None,
+                on_engine_run=rt.metrics.observe_engine_run if rt.metrics else None,
             )
             rt.workers.append(worker)
             rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
@@ -425,10 +444,19 @@ async def run_worker_node(settings: Settings, engine: Engine) -> None:
     import signal
 
     rt = Runtime(settings=settings.model_copy(update={"run_worker": True}), engine=engine)
+    rt.metrics = Metrics(lambda: len(rt.workers))
     await _start(rt, None)
+    # this node's own numbers (engine runs, workers) on a port of its own; the API nodes report the rest
+    close_metrics = (
+        serve_node_metrics(rt.metrics, settings.host, settings.metrics_port)
+        if settings.metrics_port is not None
+        else None
+    )
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
     await done.wait()
+    if close_metrics is not None:
+        close_metrics()
     await _stop(rt)

@@ -1,4 +1,4 @@
-"""The `openmj` command: serve, worker, keys, prompt."""
+"""The `openmj` command: serve, worker, keys, prompt; and the client commands (openmj.client.commands)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from openmj.client.commands import register as register_client_commands
 from openmj.config import Settings
 
 app = typer.Typer(
@@ -119,6 +120,10 @@ def _check_models(settings: Settings) -> None:
 
     try:
         served_models(settings)
+        if settings.media_url:  # a malformed OPENMJ_MEDIA_URL stops the start too
+            from openmj.media.s3 import parse_media_url
+
+            parse_media_url(settings.media_url)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -231,6 +236,7 @@ def serve(
     engine = _load_engine(settings) if settings.run_worker else None
     translator = _load_translator(settings)
     typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
+    typer.echo(f"the studio: open {settings.resolved_public_url}/ and paste a key", err=True)
     uvicorn.run(
         create_app(settings, engine, translator),
         host=settings.host,
@@ -251,6 +257,9 @@ def worker(
     providers: ProvidersOption = None,
     workers: Annotated[int | None, typer.Option(help="Workers in this process")] = None,
     database_url: Annotated[str | None, typer.Option(help="The shared database (PostgreSQL)")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this node's /metrics on this port (docs/metrics.md)")
+    ] = None,
 ) -> None:
     """Run workers only (a GPU node): claim tasks from the shared database, no HTTP. With
     several --model it claims the tasks routed to any of them, and only those."""
@@ -264,6 +273,7 @@ def worker(
         providers_file=providers,
         workers=workers,
         database_url=database_url,
+        metrics_port=metrics_port,
         **_model_settings(model, None, cpu_offload, compile),
     )
     engine = _load_engine(settings)
@@ -568,6 +578,12 @@ def usage(
             u.provider, str(u.completed), str(u.failed), f"{u.charged:g}", cost, f"{u.upstream_credits:g}"
         )
     Console(width=200).print(table)
+
+
+# --------------------------------------------------------------------------- client
+
+# imagine, upscale, vary, zoom, pan, status, balance: a client of a running openmj (docs/client.md)
+register_client_commands(app)
 
 
 if __name__ == "__main__":

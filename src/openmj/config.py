@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,7 +56,25 @@ class Settings(BaseSettings):
     task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (EvoLink's mj-v7 page)
     poll_seconds: float = 0.5  # worker idle poll when no wake-up arrives
 
+    # /metrics (docs/metrics.md): latency histograms cover the tasks finished this long ago at
+    # most; the database is read at most once per cache period; a worker node's own port
+    metrics_window_seconds: float = 3600.0
+    metrics_cache_seconds: float = 5.0
+    metrics_port: int | None = None
+
     # media and retention
+    # where results are written (docs/deployment.md "Media on S3"): unset = data_dir/media,
+    # s3://bucket/prefix = objects prefix/<task id>/<name> in an S3-compatible bucket
+    media_url: str | None = None
+    # S3 endpoint, region and credentials; unset = boto3's own chain (AWS_ENDPOINT_URL, AWS_REGION,
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles)
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_path_style: bool | None = None  # bucket in the path, not the host; default: on with an endpoint
+    # how /media links answer from S3: "stream" through this node, or "presigned" (302 to the store)
+    media_redirect: Literal["stream", "presigned"] = "stream"
     media_cleanup_seconds: float = 600.0
     # finished tasks older than this are deleted (in batches, between other writes); their links
     # expired long before (15 days at most). 0 keeps every task forever.
@@ -64,6 +83,9 @@ class Settings(BaseSettings):
 
     # accounts
     initial_key_credits: float = 1000.0
+    # per-key rpm counted in this process (local) or by every API node together (database);
+    # auto: the database on PostgreSQL, where several nodes may share it
+    rate_limits: Literal["auto", "local", "database"] = "auto"
     default_rpm: int = 10_000  # APIXO documents 10,000 requests/minute (APIXO's Midjourney page)
     default_concurrency: int = 1_000
     queue_cap: int = 100_000  # global cap on unfinished tasks
@@ -73,6 +95,8 @@ class Settings(BaseSettings):
     prices: dict[str, float] = Field(default_factory=dict)
     # price multiplier per key group, e.g. OPENMJ_GROUP_MULTIPLIERS='{"vip": 0.8, "reseller": 0.5}'
     group_multipliers: dict[str, float] = Field(default_factory=dict)
+    # the operator's Bearer token for /admin/api (docs/studio.md); unset: the admin API is off
+    admin_token: str | None = None
 
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     seed: int | None = Field(default=None, description="fixed base seed for tests/benchmarks")

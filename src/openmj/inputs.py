@@ -8,20 +8,21 @@ INVALID_IMAGE_URL / IMAGE_TOO_LARGE / UNSUPPORTED_FORMAT); the task is refunded 
 from __future__ import annotations
 
 import asyncio
+import io
 
 from PIL import Image
 
 from openmj.core.tasks import ErrorCode, Task, TaskError
 from openmj.engines.base import EngineJob
 from openmj.image_errors import fetch_error
-from openmj.media.storage import MediaStore
+from openmj.media.backend import MediaBackend
 from openmj.media.style_codes import style_image
 from openmj.media.video import Clip, decode_mp4
 from openmj.net import ImageFetchError, NetPolicy, fetch_image
 
 
 class InputResolver:
-    def __init__(self, media: MediaStore, policy: NetPolicy) -> None:
+    def __init__(self, media: MediaBackend, policy: NetPolicy) -> None:
         self.media = media
         self.policy = policy
 
@@ -32,14 +33,15 @@ class InputResolver:
             raise fetch_error(url, exc) from exc
 
     def _clip(self, task_id: str, name: str) -> Clip:
-        path = self.media.path(task_id, name)
-        if path is None or not path.is_file():
+        try:
+            data = self.media.read_bytes(task_id, name)  # a local file or an S3 object alike
+        except OSError as exc:
             raise TaskError(
                 ErrorCode.NOT_FOUND,
                 f"The source clip of task {task_id} is no longer available (links expire)",
                 404,
-            )
-        return decode_mp4(path)
+            ) from exc
+        return decode_mp4(io.BytesIO(data))
 
     async def __call__(self, task: Task) -> EngineJob:
         job = EngineJob(task=task)

@@ -19,12 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from openmj.config import Settings
+from openmj.core import idempotency
 from openmj.core.dialects import media_lifetime, policy
 from openmj.core.tasks import CANCELLED_MESSAGE, ErrorCode, ImageResult, Operation, Status, Task, TaskError
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped
+from openmj.media.backend import MediaBackend
 from openmj.media.grid import GRID_NAME, grid_size, make_grid
-from openmj.media.storage import MediaStore
 from openmj.moderation import ImageModerator
+from openmj.store.limits import forget_before
 from openmj.store.repo import OutboxSpec, Repository
 from openmj.wakeup import Wakeup
 
@@ -40,13 +42,14 @@ class Worker:
         self,
         repo: Repository,
         engine: Engine,
-        media: MediaStore,
+        media: MediaBackend,
         settings: Settings,
         wakeup: Wakeup,
         *,
         prepare: Callable[[Task], Awaitable[EngineJob]] | None = None,
         on_finish: Callable[[Task], None] | None = None,
         image_moderator: ImageModerator | None = None,
+        on_engine_run: Callable[[Task, str, float], None] | None = None,
     ) -> None:
         self.repo = repo
         self.engine = engine
@@ -56,6 +59,7 @@ class Worker:
         self.id = worker_name()
         self.prepare = prepare
         self.on_finish = on_finish
+        self.on_engine_run = on_engine_run  # (task, outcome, seconds) of each Engine.run: /metrics
         self._running: set[JobControl] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.image_moderator = image_moderator
@@ -139,7 +143,7 @@ class Worker:
                     400,
                 )
             job = await self._job(task)
-            result = await loop.run_in_executor(self._pool, self.engine.run, job, control)
+            result = await self._timed_run(task, job, control)
         except JobStopped as stopped:
             await self._stopped(task, stopped.reason)
         except TaskError as err:
@@ -158,6 +162,22 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+
+    async def _timed_run(self, task: Task, job: EngineJob, control: JobControl) -> EngineResult:
+        """Engine.run in its thread; its duration and outcome go to `on_engine_run`."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await loop.run_in_executor(self._pool, self.engine.run, job, control)
+            outcome = "completed"
+            return result
+        except JobStopped as stopped:
+            outcome = stopped.reason
+            raise
+        finally:
+            if self.on_engine_run is not None:
+                self.on_engine_run(task, outcome, time.perf_counter() - started)
 
     def _checkpointer(self, task: Task, loop: asyncio.AbstractEventLoop) -> Callable[[dict[str, Any]], None]:
         """For the engine's thread: store a note with the task and wait until it is written."""
@@ -314,7 +334,7 @@ class Worker:
 class Reaper:
     """Returns tasks of dead workers to the queue, fails overdue tasks, deletes expired media."""
 
-    def __init__(self, repo: Repository, media: MediaStore, settings: Settings, wakeup: Wakeup) -> None:
+    def __init__(self, repo: Repository, media: MediaBackend, settings: Settings, wakeup: Wakeup) -> None:
         self.repo = repo
         self.media = media
         self.settings = settings
@@ -359,6 +379,8 @@ class Reaper:
             self._last_media_sweep = now
             await self.delete_expired_media(now)
             await self.delete_old_tasks(now)
+            await self.repo.delete_idempotency_before(now - idempotency.WINDOW_S)
+            await forget_before(self.repo.db, int(now // 60) - 2)  # the shared rate counters
 
     async def delete_old_tasks(self, now: float, batch: int = 500) -> int:
         """The retention job: finished tasks past `task_retention_days`, `batch` per transaction,
@@ -369,8 +391,8 @@ class Reaper:
         deleted = 0
         while True:
             ids = await self.repo.delete_finished_before(cutoff, batch)
-            for task_id in ids:
-                await asyncio.to_thread(self.media.delete_task, task_id)  # if any file is left
+            if ids:  # if any file is left
+                await asyncio.to_thread(self.media.delete_tasks, ids)
             deleted += len(ids)
             if len(ids) < batch:
                 break
@@ -381,8 +403,8 @@ class Reaper:
 
     async def delete_expired_media(self, now: float) -> int:
         ids = await self.repo.expired_media(now)
-        for task_id in ids:
-            await asyncio.to_thread(self.media.delete_task, task_id)
+        if ids:  # one call for all of them: an S3 store deletes up to 1000 keys per request
+            await asyncio.to_thread(self.media.delete_tasks, ids)
         await self.repo.mark_media_deleted(ids)
         if ids:
             log.info("deleted the media of %d expired tasks", len(ids))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openmj.accounts import Authenticator
-from openmj.core import video
+from openmj.core import idempotency, video
 from openmj.core.accounts import ApiKey, Balance
 from openmj.core.checks import require_completed
 from openmj.core.dialects import policy
@@ -55,7 +55,7 @@ from openmj.net import (
     is_data_uri,
     probe_image,
 )
-from openmj.store.repo import OutboxSpec, Repository
+from openmj.store.repo import IdempotencyClaim, OutboxSpec, Repository
 from openmj.wakeup import Wakeup
 
 log = logging.getLogger("openmj.service")
@@ -146,7 +146,15 @@ class TaskService:
         it reads the operation's fields, so a missing feature is not reported as a bad field)."""
         require_capability(operation, self.caps)
 
-    async def submit(self, key: ApiKey, req: TaskRequest) -> Task:
+    async def submit(self, key: ApiKey, req: TaskRequest, idempotency_key: str | None = None) -> Task:
+        """Validate, price and queue `req`; with an Idempotency-Key already used by this key within
+        the window, the task it made instead (nothing new is made or charged)."""
+        claim = None
+        if idempotency_key is not None:
+            since = time.time() - idempotency.WINDOW_S
+            claim = IdempotencyClaim(idempotency_key, idempotency.fingerprint(req), since)
+            if (earlier := await self._earlier(key, claim)) is not None:
+                return earlier
         prep = await self._prepare(key, req)
         banned = self._banned_word(prep.spec)
         if banned is not None and policy(req.dialect).refuse_banned:
@@ -168,7 +176,12 @@ class TaskService:
             max_unfinished=key.concurrency or self.default_concurrency,
             queue_cap=self.queue_cap,
             outbox=OutboxSpec("failed") if banned is not None else None,
+            idempotency=claim,
         )
+        if outcome == "duplicate" and claim is not None:  # the same key, at the same moment
+            earlier = await self._earlier(key, claim)
+            if earlier is not None:
+                return earlier
         self._raise_refusal(outcome, key, prep.price)
         if banned is not None:
             log.info("task %s failed at once: banned word %r", task.id, banned)
@@ -176,6 +189,16 @@ class TaskService:
         log.info("task %s accepted: %s %s by %s", task.id, task.operation, task.speed, key.id)
         self.wakeup.notify()
         return task
+
+    async def _earlier(self, key: ApiKey, claim: IdempotencyClaim) -> Task | None:
+        found = await self.repo.idempotent_task(key.id, claim.key, claim.since)
+        if found is None:
+            return None
+        task_id, fingerprint = found
+        if fingerprint != claim.fingerprint:
+            raise idempotency.reused(claim.key)
+        log.info("create with %s %r: task %s again", idempotency.HEADER, claim.key, task_id)
+        return await self.get(key, task_id)
 
     @staticmethod
     def _new_task(
@@ -290,6 +313,13 @@ class TaskService:
         if outcome == "queue_full":
             raise TaskError(
                 ErrorCode.QUEUE_FULL, "The queue is full, please try again later", 429, retry_after=30
+            )
+        if outcome == "duplicate":  # made by a create that is still being answered; retrying finds it
+            raise TaskError(
+                ErrorCode.INVALID_REQUEST,
+                "A create with this Idempotency-Key is in progress",
+                409,
+                retry_after=1,
             )
 
     def _check_urls(self, spec: Spec) -> None:

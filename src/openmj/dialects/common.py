@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from openmj import jsonwire
 from openmj.callbacks import MAX_URL_LENGTH
+from openmj.core import idempotency
 from openmj.core.accounts import ApiKey
 from openmj.core.dialects import DialectPolicy, media_lifetime, policy
 from openmj.core.prompt import PromptError
@@ -174,6 +175,11 @@ def callback_url(request: Request, url: str | None, field: str, *, blank_is_none
     except UnsafeURLError as exc:
         raise invalid(f"Invalid {field}: {exc.message}", field) from exc
     return url.strip()
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The create's `Idempotency-Key` header (core/idempotency.py), checked."""
+    return idempotency.checked_key(request.headers.get(idempotency.HEADER))
 
 
 def version_text(value: str | int | float | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Media files on disk: data_dir/media/<task id>/<name>."""
+"""Media files on disk: data_dir/media/<task id>/<name> (the default store; media/s3.py is the other)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import io
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -24,9 +25,12 @@ class MediaStore:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def valid(self, task_id: str, name: str) -> bool:
+        return valid_names(task_id, name)
+
     def path(self, task_id: str, name: str) -> Path | None:
         """The file for a URL path segment pair, or None if the names are not ours to serve."""
-        if not _SAFE.match(task_id) or not _SAFE.match(name) or name.startswith("."):
+        if not valid_names(task_id, name):
             return None
         return self.root / task_id / name
 
@@ -50,19 +54,19 @@ class MediaStore:
         os.replace(tmp, folder / name)
         return ImageResult(name=name, width=width, height=height, content_type=content_type)
 
-    def ensure_grid(self, task_id: str) -> Path | None:
-        """The task's 2×2 grid, made from its four stored images if it is not written yet (the
-        worker writes it after the task completes; a crash in between is repaired here). The
-        same images give the same bytes, so two requests racing here write the same file."""
+    def ensure_grid(self, task_id: str) -> bool:
+        """Whether the task's 2×2 grid exists, made from its four stored images if it is not
+        written yet (the worker writes it after the task completes; a crash in between is repaired
+        here). The same images give the same bytes, so two requests racing here write the same file."""
         path = self.path(task_id, GRID_NAME)
         if path is None or path.is_file():
-            return path
+            return path is not None
         try:
             images = [self.load_image(task_id, f"{i}.png") for i in range(4)]
         except OSError:
-            return None
+            return False
         self.save_image(task_id, GRID_NAME, make_grid(images))
-        return path
+        return True
 
     def load_image(self, task_id: str, name: str) -> Image.Image:
         path = self.path(task_id, name)
@@ -72,6 +76,21 @@ class MediaStore:
             im.load()
             return im.copy()
 
+    def read_bytes(self, task_id: str, name: str) -> bytes:
+        path = self.path(task_id, name)
+        if path is None:
+            raise FileNotFoundError(name)
+        return path.read_bytes()
+
     def delete_task(self, task_id: str) -> None:
         if _SAFE.match(task_id):
             shutil.rmtree(self.root / task_id, ignore_errors=True)
+
+    def delete_tasks(self, task_ids: Sequence[str]) -> None:
+        for task_id in task_ids:
+            self.delete_task(task_id)
+
+
+def valid_names(task_id: str, name: str) -> bool:
+    """Whether a URL's task id and file name are ones openmj writes (no path tricks, no temp files)."""
+    return bool(_SAFE.match(task_id) and _SAFE.match(name) and not name.startswith("."))

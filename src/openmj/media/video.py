@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from PIL import Image
 
@@ -59,11 +59,11 @@ def encode_mp4(frames: Sequence[Image.Image], fps: float, *, crf: int = CRF) -> 
         Path(name).unlink(missing_ok=True)
 
 
-def decode_mp4(path: Path) -> Clip:
-    """Every frame of a stored clip and its frame rate."""
+def decode_mp4(source: Path | BinaryIO) -> Clip:
+    """Every frame of a stored clip (a file, or its bytes in a file object) and its frame rate."""
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(str(source) if isinstance(source, Path) else source, mode="r") as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or 24
         frames = [f.to_image() for f in container.decode(stream)]

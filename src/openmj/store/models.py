@@ -121,3 +121,28 @@ class OutboxRow(Base):
     lease_expires: Mapped[float | None] = mapped_column(Double, nullable=True)
 
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+
+class IdempotencyRow(Base):
+    """An `Idempotency-Key` a key sent with a create, and the task it made (store/idempotency.py)."""
+
+    __tablename__ = "idempotency_keys"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the request it came with
+    created_at: Mapped[float] = mapped_column(Double)
+
+    __table_args__ = (Index("ix_idempotency_created", "created_at"),)
+
+
+class RateCountRow(Base):
+    """Requests a key was granted in one calendar minute, by every API node together
+    (store/limits.py; PostgreSQL deployments)."""
+
+    __tablename__ = "rate_counts"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 60
+    used: Mapped[int] = mapped_column(Integer, default=0)

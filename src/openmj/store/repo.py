@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, text, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.accounts import ApiKey
@@ -25,7 +26,7 @@ from openmj.core.spec import Spec
 from openmj.core.tasks import ImageResult, Operation, Speed, Status, Task
 from openmj.core.video import VIDEO_OPERATIONS
 from openmj.store.db import Database, KeyChanges
-from openmj.store.models import ApiKeyRow, LedgerRow, OutboxRow, TaskRow
+from openmj.store.models import ApiKeyRow, IdempotencyRow, LedgerRow, OutboxRow, TaskRow
 
 UNFINISHED = (Status.PENDING.value, Status.PROCESSING.value)
 TERMINAL = tuple(s.value for s in Status if s.terminal)
@@ -33,6 +34,7 @@ TASKS = cast(Table, TaskRow.__table__)
 KEYS = cast(Table, ApiKeyRow.__table__)
 LEDGER = cast(Table, LedgerRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
+IDEMPOTENCY = cast(Table, IdempotencyRow.__table__)
 # the statements of the hot paths, built once (building an expression costs more than running it)
 _TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("task_id"))
 _KEY_BY_HASH = select(KEYS).where(KEYS.c.key_hash == bindparam("key_hash"))
@@ -249,6 +251,15 @@ def row_to_task(row: Any) -> Task:
 
 
 @dataclass(frozen=True)
+class IdempotencyClaim:
+    """A create's Idempotency-Key, a fingerprint of its request, and the start of its window."""
+
+    key: str
+    fingerprint: str
+    since: float
+
+
+@dataclass(frozen=True)
 class QueueSnapshot:
     """The waiting line at one moment: (−priority, created_at) of the first pending tasks, sorted,
     and how many tasks are unfinished in all. Behind estimated_time and the global queue cap, so
@@ -390,11 +401,12 @@ class Repository:
         max_unfinished: int | None,
         queue_cap: int,
         outbox: OutboxSpec | None = None,
+        idempotency: IdempotencyClaim | None = None,
     ) -> str:
         """Reserve credits and insert the task in one transaction.
 
-        Returns "ok", "insufficient_credits", "too_many_tasks" or "queue_full"; nothing is written
-        unless it is "ok".
+        Returns "ok", "insufficient_credits", "too_many_tasks", "queue_full" or "duplicate" (the
+        key's `Idempotency-Key` already made a task); nothing is written unless it is "ok".
         """
         now = time.time()
         counted = task.status is Status.PENDING  # a task failed at once (a banned prompt) takes no slot
@@ -403,6 +415,8 @@ class Repository:
         values = _task_values(task, priority, now)
         try:
             async with self.db.write_conn() as conn:
+                if idempotency is not None:
+                    await self._claim_idempotency(conn, task, idempotency, now)
                 # the rows first, the key last: on PostgreSQL the key's row lock (which orders one
                 # key's submits) is then held only from its UPDATE to the commit
                 await conn.execute(_INSERT_TASK, values)
@@ -414,9 +428,38 @@ class Repository:
                 )
         except _Refused as refused:
             return refused.reason
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            return "duplicate"  # a concurrent create with the same key committed first
         if counted:
             self._admitted_since_snapshot += 1
         return "ok"
+
+    async def _claim_idempotency(self, conn: Any, task: Task, claim: IdempotencyClaim, now: float) -> None:
+        """The key's row for this Idempotency-Key, in the task's transaction: a second create with
+        it fails on the primary key (PostgreSQL waits for the first to commit), and is rolled back
+        whole. A row older than the window is replaced."""
+        stale = IDEMPOTENCY.c.created_at < claim.since
+        mine = (IDEMPOTENCY.c.owner == task.owner) & (IDEMPOTENCY.c.key == claim.key)
+        await conn.execute(delete(IDEMPOTENCY).where(mine & stale))
+        row = {"owner": task.owner, "key": claim.key, "task_id": task.id, "fingerprint": claim.fingerprint}
+        await conn.execute(IDEMPOTENCY.insert(), {**row, "created_at": now})
+
+    async def idempotent_task(self, owner: str, key: str, since: float) -> tuple[str, str] | None:
+        """(task id, request fingerprint) of the task `owner` made with Idempotency-Key `key`
+        since `since`."""
+        query = select(IDEMPOTENCY.c.task_id, IDEMPOTENCY.c.fingerprint).where(
+            IDEMPOTENCY.c.owner == owner, IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.created_at >= since
+        )
+        async with self.db.read_session() as s:
+            row = (await s.execute(query)).first()
+        return None if row is None else (str(row.task_id), str(row.fingerprint))
+
+    async def delete_idempotency_before(self, cutoff: float) -> int:
+        async with self.db.write() as s:
+            res = await s.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < cutoff))
+            return _affected(res)
 
     async def _queue_full(self, queue_cap: int) -> bool:
         """The global cap, from the queue snapshot (at most QUEUE_SNAPSHOT_SECONDS old) plus what

@@ -18,6 +18,7 @@ from openmj.dialects.common import (
     Dialect,
     authenticate,
     ctx,
+    idempotency_key,
     invalid,
     keep_original,
     read_body,
@@ -46,7 +47,7 @@ async def generate_task(request: Request, model: str) -> JSONResponse:
     req = keep_original(BUILDERS[body.input.mode](body.input), translation)
     req.callback_url = callback
     req.raw_request = data
-    task = await ctx(request).service.submit(key, req)
+    task = await ctx(request).service.submit(key, req, idempotency_key(request))
     return _ok({"taskId": task.id})
 
 

@@ -16,6 +16,7 @@ from openmj.dialects.common import (
     authenticate,
     callback_url,
     ctx,
+    idempotency_key,
     invalid,
     keep_original,
     read_body,
@@ -61,7 +62,7 @@ async def create(request: Request) -> JSONResponse:
     req = keep_original(build(body), translation)
     req.callback_url = callback_url(request, body.callback_url, "callback_url", blank_is_none=False)
     req.raw_request = raw
-    task = await ctx(request).service.submit(key, req)
+    task = await ctx(request).service.submit(key, req, idempotency_key(request))
     return JSONResponse(await _with_estimate(request, task))
 
 

@@ -20,6 +20,7 @@ from openmj.dialects.common import (
     authenticate,
     callback_url,
     ctx,
+    idempotency_key,
     invalid,
     keep_original,
     parse_model,
@@ -71,7 +72,7 @@ async def generate(request: Request) -> JSONResponse:
         req = keep_original(build_generate(body), translation)
     req.callback_url = callback
     req.raw_request = data
-    task = await ctx(request).service.submit(key, req)
+    task = await ctx(request).service.submit(key, req, idempotency_key(request))
     return _ok({"taskId": task.id})
 
 
@@ -83,7 +84,7 @@ async def _action(request: Request, operation: Operation, params: dict[str, Any]
     req = build_action(body, operation, params)
     req.callback_url = callback
     req.raw_request = data
-    task = await ctx(request).service.submit(key, req)
+    task = await ctx(request).service.submit(key, req, idempotency_key(request))
     return _ok({"taskId": task.id})
 
 
@@ -113,7 +114,7 @@ async def generate_video_extend(request: Request) -> JSONResponse:
     req = build_extend(body)
     req.callback_url = callback
     req.raw_request = data
-    task = await ctx(request).service.submit(key, req)
+    task = await ctx(request).service.submit(key, req, idempotency_key(request))
     return _ok({"taskId": task.id})
 
 

@@ -13,7 +13,7 @@ from openmj.core.accounts import ApiKey
 from openmj.core.prompt import PromptError
 from openmj.core.prompt.policies import mjproxy_prompt, mjproxy_version
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
-from openmj.dialects.common import ctx, invalid, parse_model, prompt_error, read_json
+from openmj.dialects.common import ctx, idempotency_key, invalid, parse_model, prompt_error, read_json
 from openmj.dialects.mjproxy.wire import (
     DIALECT,
     HTTP_LEVEL,
@@ -70,7 +70,7 @@ def accepted(task: Task) -> JSONResponse:
 
 
 async def submit_task(request: Request, key: ApiKey, req: TaskRequest) -> JSONResponse:
-    return accepted(await ctx(request).service.submit(key, req))
+    return accepted(await ctx(request).service.submit(key, req, idempotency_key(request)))
 
 
 def parse_prompt(text: str, bot: str | None) -> tuple[dict[str, Any], Speed]:

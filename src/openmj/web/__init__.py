@@ -1,0 +1,1 @@
+"""The web studio at `/` and the admin page at `/admin`: static files served by openmj itself."""
