@@ -115,15 +115,17 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
                 start = time.perf_counter()
                 hold.release.set()
 
+                final: dict[str, int] = {}
+
                 def all_done() -> bool:
+                    final.clear()
                     for start in range(0, len(ids), 50):  # EvoLink's batch read takes 50 ids
                         chunk = ids[start : start + 50]
-                        tasks = c.post("/v1/tasks/batch", json={"task_ids": chunk}).json()["data"]
-                        if not all(t["status"] == "completed" for t in tasks):
-                            return False
-                    return True
+                        for t in c.post("/v1/tasks/batch", json={"task_ids": chunk}).json()["data"]:
+                            final[t["status"]] = final.get(t["status"], 0) + 1
+                    return final.get("completed", 0) + final.get("failed", 0) == len(ids)
 
-                wait_until(all_done, 900, 0.5, "every task completed")
+                wait_until(all_done, 900, 0.5, f"every task finished (seen {final})")
                 drain = time.perf_counter() - start
                 bulk_reads = len(hold.hits("/mj/task/list-by-condition"))
                 single_reads = len([p for p in hold.paths() if p.endswith("/fetch")])
@@ -134,6 +136,8 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
         "per_task_kib": round((held - before) * 1024 / count, 1),
         "drain_s": round(drain, 1),
         "tasks_per_s_draining": round(count / drain, 1),
+        "completed": final.get("completed", 0),
+        "failed": final.get("failed", 0),
         # every task is read in one bulk list-by-condition call a tick, never one by one
         "upstream_bulk_reads": bulk_reads,
         "upstream_single_reads": single_reads,

@@ -22,7 +22,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_api, bench_engine, bench_pg, bench_store, bench_video, bench_words  # noqa: E402
+from bench import (  # noqa: E402
+    bench_api,
+    bench_engine,
+    bench_pg,
+    bench_relay,
+    bench_store,
+    bench_video,
+    bench_words,
+)
 
 
 def machine() -> str:
@@ -81,6 +89,10 @@ def main() -> None:
     print("\n## Translation, describe, shorten (tiny models, CPU)\n", flush=True)
     results["words"] = bench_words.run(max(5, args.runs))
     print(json.dumps({k: results["words"][k] for k in ("translation", "describe", "shorten")}), flush=True)
+
+    print("\n## Relay (gateway) overhead and 500 tasks in flight\n", flush=True)
+    results["relay"] = bench_relay.run(3, 500)
+    print(json.dumps(results["relay"], indent=2), flush=True)
 
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

@@ -35,7 +35,7 @@ from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
 from openmj.core.video import VIDEO_OPERATIONS
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
 from openmj.media.video import Clip, decode_mp4
-from openmj.net import NetPolicy, fetch_bytes
+from openmj.net import ImageFetchError, NetPolicy, fetch_bytes
 from openmj.relay.hooks import HOOK_LIFETIME_S, HookUrls
 from openmj.relay.providers import Provider
 from openmj.relay.upstreams import (
@@ -59,6 +59,8 @@ COOLDOWN_S = 30.0  # after FAILURES_TO_COOL upstream failures in a row, or a 429
 FAILURES_TO_COOL = 3
 PROBE_S = 300.0  # a provider whose key was refused is tried again after this long
 MAX_CLIP_BYTES = 200 * 1024 * 1024  # a 21 s HD clip is well under this
+MAX_DOWNLOADS = 16  # results fetched from upstreams at once, per process
+FETCH_BACKOFF_S = (0.5, 1.5)  # waits before the retries of a result that failed to download
 POLL_FAILURES = 5  # polls in a row that cannot reach the upstream (and lost_after_s): it lost the task
 SENDS_IMAGES = frozenset({Operation.VIDEO, Operation.DESCRIBE, Operation.BLEND})  # pictures, not ids
 
@@ -132,6 +134,7 @@ class RelayEngine:
         self.wakeups = Wakeups()
         self._bulk: dict[str, BulkPoller] = {}
         self._bulk_lock = threading.Lock()
+        self._downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
         self._profile = ModelProfile(name=RELAY_MODEL, family="sd15", native_size=1024, steps=0, guidance=0.0)
 
     # ------------------------------------------------------------------ Engine
@@ -358,17 +361,35 @@ class RelayEngine:
 
     def _download(self, url: str) -> Image.Image:
         try:
-            data, _ = asyncio.run(fetch_bytes(url, self.net))
+            data = self._fetch(url, self.net)
             return Image.open(io.BytesIO(data)).convert("RGB")
         except Exception as exc:  # a link that expired or does not answer with an image
             raise _UpstreamFailed(
                 f"a result could not be fetched from the upstream ({type(exc).__name__})"
             ) from exc
 
+    def _fetch(self, url: str, policy: NetPolicy) -> bytes:
+        """A result from the upstream's storage: a few at a time per process (hundreds of tasks
+        finishing together must not open thousands of connections), a transient failure (a
+        refused connection, a time-out, a 5xx) retried twice before the upstream is failed."""
+        for attempt in range(len(FETCH_BACKOFF_S) + 1):
+            try:
+                with self._downloads:
+                    data, _ = asyncio.run(fetch_bytes(url, policy))
+                return data
+            except ImageFetchError as err:
+                transient = (
+                    err.code == "timeout" or "download failed" in err.message or "HTTP 5" in err.message
+                )
+                if not transient or attempt == len(FETCH_BACKOFF_S):
+                    raise
+                time.sleep(FETCH_BACKOFF_S[attempt])
+        raise AssertionError("unreachable")
+
     def _download_clip(self, url: str) -> Clip:
         """An upstream MP4, decoded to frames (the worker encodes and stores it as its own)."""
         try:
-            data, _ = asyncio.run(fetch_bytes(url, dataclasses.replace(self.net, max_bytes=MAX_CLIP_BYTES)))
+            data = self._fetch(url, dataclasses.replace(self.net, max_bytes=MAX_CLIP_BYTES))
             with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
                 f.write(data)
                 f.flush()
