@@ -16,7 +16,7 @@ from openmj.core.accounts import ApiKey
 from openmj.core.tasks import Status, Task
 from openmj.store.db import Database, KeyChanges
 from openmj.store.models import ApiKeyRow, LedgerRow, TaskRow
-from openmj.store.repo import Repository, row_to_task
+from openmj.store.repo import Repository, task_page
 
 TASKS = cast(Table, TaskRow.__table__)
 LIKE_ESCAPE = "\\"
@@ -64,20 +64,7 @@ class Browser:
             conds.append(func.lower(TaskRow.prompt).like(like_pattern(query.strip().lower()), escape="\\"))
         if status:
             conds.append(TaskRow.status == status)
-        async with self.db.read_session() as s:
-            total = int(
-                (await s.execute(select(func.count()).select_from(TaskRow).where(*conds))).scalar_one()
-            )
-            rows = (
-                await s.execute(
-                    select(TaskRow)
-                    .where(*conds)
-                    .order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
-                    .limit(limit)
-                    .offset(offset)
-                )
-            ).scalars()
-            return [row_to_task(r) for r in rows], total
+        return await task_page(self.db, conds, limit=limit, offset=offset)
 
     async def children(self, parent_ids: Sequence[str], owner: str | None) -> dict[str, list[str]]:
         """{parent id: ids of the tasks made from it, oldest first} for the given parents."""

@@ -589,26 +589,7 @@ class Repository:
             conds.append(TaskRow.operation.in_(kinds) if video else TaskRow.operation.not_in(kinds))
         if model:
             conds.append(TaskRow.model == model)
-        async with self.db.read_session() as s:
-            total = int(
-                (await s.execute(select(func.count()).select_from(TaskRow).where(*conds))).scalar_one()
-            )
-            rows = (
-                await s.execute(
-                    select(TaskRow)
-                    .where(*conds)
-                    .order_by(
-                        *(
-                            (TaskRow.created_at, TaskRow.id)
-                            if oldest_first
-                            else (TaskRow.created_at.desc(), TaskRow.id.desc())
-                        )
-                    )
-                    .limit(limit)
-                    .offset(offset)
-                )
-            ).scalars()
-            return [row_to_task(r) for r in rows], total
+        return await task_page(self.db, conds, limit=limit, offset=offset, oldest_first=oldest_first)
 
     async def queue_position(self, task: Task) -> int:
         """Pending tasks that will be claimed before this (pending) one, from the queue snapshot."""
@@ -1057,6 +1038,19 @@ class Repository:
         except _Refused as refused:
             return refused.reason
         return "ok"
+
+
+async def task_page(
+    db: Database, conds: Sequence[Any], *, limit: int, offset: int, oldest_first: bool = False
+) -> tuple[list[Task], int]:
+    """One page of the tasks matching `conds` (newest first unless `oldest_first`) and their total."""
+    newest = (TaskRow.created_at.desc(), TaskRow.id.desc())
+    order = (TaskRow.created_at, TaskRow.id) if oldest_first else newest
+    async with db.read_session() as s:
+        total = int((await s.execute(select(func.count()).select_from(TaskRow).where(*conds))).scalar_one())
+        query = select(TaskRow).where(*conds).order_by(*order).limit(limit).offset(offset)
+        rows = (await s.execute(query)).scalars()
+        return [row_to_task(r) for r in rows], total
 
 
 def _affected(result: Any) -> int:
