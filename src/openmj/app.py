@@ -324,9 +324,17 @@ def served_models(settings: Settings) -> ServedModels:
         base = caps[0] if local else ModelCaps(segmenter=False)
         video = Operation.VIDEO in upstream or (local and base.video)
         describe = Operation.DESCRIBE in upstream or (local and base.describe)
+        segmenter = Operation.REMOVE_BG in upstream or (local and base.segmenter)
+        offers = None if local else tuple(p.offers for p in providers)  # a task must fit one
         caps = [
             replace(
-                base, name=RELAY_MODEL, video=video, describe=describe, operations=None if local else upstream
+                base,
+                name=RELAY_MODEL,
+                video=video,
+                describe=describe,
+                segmenter=segmenter,
+                operations=None if local else upstream,
+                offers=offers,
             )
         ]
     return ServedModels.build(caps, settings.version_map)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openmj.relay.clients import client_for
 from openmj.relay.providers import Provider
-from openmj.relay.upstreams import Refused, UpstreamError, client_for
+from openmj.relay.upstreams import Refused, UpstreamError
 
 #: each API's balance call and where the number is in its answer
 BALANCE = {
