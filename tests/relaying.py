@@ -53,6 +53,7 @@ def toml(providers: list[dict[str, Any]]) -> str:
 
 @contextmanager
 def gateway(tmp: Path, providers: list[dict[str, Any]], **overrides: Any) -> Iterator[LiveServer]:
+    tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "providers.toml"
     path.write_text(toml(providers))
     settings = make_settings(tmp / "data", providers_file=path, **overrides)
@@ -97,6 +98,8 @@ class Scripted(Loopback):
         if seen.path == "/mj/submit/imagine":
             if self.mode == "500":
                 return handler.send(500, b'{"error": "boom"}', js)
+            if self.mode == "401":  # the upstream key is refused
+                return handler.send(401, b'{"error": "invalid key"}', js)
             if self.mode == "429":
                 return handler.send(429, b'{"error": "slow down"}', js, Retry_After="60")
             if self.mode == "malformed":

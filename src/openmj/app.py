@@ -347,6 +347,8 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.db = Database(s.resolved_database_url)
     await rt.db.migrate()
     rt.repo = Repository(rt.db)
+    if (share_health := getattr(rt.engine, "share_health", None)) is not None:
+        share_health(rt.db, rt.loop)  # the relay: cool-downs seen by every node (docs/relay.md)
     if app is not None and rt.metrics is not None:  # an API node reports the database's numbers
         rt.metrics.watch_database(rt.db, s.metrics_window_seconds, s.metrics_cache_seconds)
     rt.media = open_media(s)

@@ -15,6 +15,7 @@ gateway killed mid-task resumes by polling after restart and never sends the tas
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
@@ -34,13 +35,14 @@ from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, Job
 from openmj.media.video import Clip
 from openmj.net import NetPolicy
 from openmj.relay.clients import client_for
-from openmj.relay.health import Health
+from openmj.relay.health import DatabaseCooldowns, Health
 from openmj.relay.hooks import HOOK_LIFETIME_S, HookUrls
 from openmj.relay.mjproxy import numbered_prompts, shortened
 from openmj.relay.providers import Provider
 from openmj.relay.results import Downloads, ResultMissing
 from openmj.relay.upstreams import InputImage, Parent, Poll, Refused, Upstream, UpstreamError, is_policy
 from openmj.relay.waiting import BulkPoller, PolledWatch, Wakeups, Watch
+from openmj.store.db import Database
 
 log = logging.getLogger("openmj.relay")
 
@@ -95,6 +97,10 @@ class RelayEngine:
     def load(self) -> None:
         if self.local is not None:
             self.local.load()
+
+    def share_health(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        """Cool-downs in the database, seen by every node on it (relay/health.py)."""
+        self.health.shared = DatabaseCooldowns(db, loop)
 
     def wake(self, task_id: str) -> bool:
         """The upstream called back about `task_id`: poll it now (True if it waits here)."""
@@ -161,6 +167,7 @@ class RelayEngine:
         of a relayed task goes to the provider that made its source first (only it knows its own
         task id), then to those that take the source picture itself (`BY_PICTURE`)."""
         wanted = needs(task.operation, task.spec)
+        self.health.refresh()  # what every node knows of the providers now
         pinned = task.spec.get("upstream_parent")
         maker = str(pinned["provider"]) if pinned else None
 

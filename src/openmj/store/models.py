@@ -146,3 +146,13 @@ class RateCountRow(Base):
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 60
     used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProviderHealthRow(Base):
+    """A relay provider cooling down, seen by every gateway node (relay/health.py, store/health.py)."""
+
+    __tablename__ = "provider_health"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[float] = mapped_column(Double)  # Unix time the cool-down ends
+    reason: Mapped[str] = mapped_column(String(200), default="")
