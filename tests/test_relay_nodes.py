@@ -4,6 +4,7 @@ PostgreSQL, and a gateway killed (SIGKILL) while a real openmj upstream holds it
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -54,6 +55,20 @@ def test_a_provider_one_node_saw_failing_is_left_alone_by_the_next(
             assert done["status"] == "completed", done
             assert stored(b, done["id"]).output["upstream"]["provider"] == "good"  # type: ignore[index]
             assert len(bad.hits("/mj/submit/imagine")) == 1  # not asked again, by any node
+            # `providers check` shows what the nodes share; a refused key it finds accepted now
+            # (this upstream refuses only imagine) is put back in service for every node
+            check = [sys.executable, "-m", "openmj.cli", "providers", "check", "--database-url", pg_url,
+                     "--providers", str(tmp_path / "b" / "providers.toml")]  # fmt: skip
+            out = subprocess.run(
+                check, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+            )
+            row = next(line for line in out.stdout.splitlines() if "bad" in line)
+            if mode == "401":
+                assert "ended: the key is accepted" in row, out.stdout
+                assert imagine(b, key)["status"] == "completed"
+                assert len(bad.hits("/mj/submit/imagine")) == 2  # asked again, and refused again
+            else:
+                assert "s more" in row and "429" in row, out.stdout  # a Retry-After is kept
             ledger_matches(b, key)
 
 

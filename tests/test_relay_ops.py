@@ -222,3 +222,33 @@ def test_what_no_provider_can_say_is_refused_at_submit(tmp_path: Path, up: tuple
             assert balance(c) == before  # nothing charged
         assert len(tasks_of(live, key_up)) == sent  # nothing sent
         ledger_matches(gw, key)
+
+
+def test_an_animate_its_maker_cannot_do_goes_where_the_picture_can(
+    tmp_path: Path, up: tuple[LiveServer, str]
+) -> None:
+    """EvoLink made the picture and has no video; kie.ai takes a start image by its link, so the
+    animate goes there: a follow-up an API takes as the picture itself is not tied to its maker."""
+    live, key_up = up
+    providers = [
+        provider("evo", "evolink", live.url, key_up, priority=10),
+        provider("kie", "kie", live.url, key_up),
+    ]
+    with gateway(tmp_path, providers) as gw:
+        key = gw.create_key(credits=1000)
+        grid = imagine(gw, key)
+        gid = grid["id"]
+        with gw.client(key) as c:
+            u1 = c.post("/mj/submit/action", json={"taskId": gid, "customId": f"MJ::JOB::upsample::1::{gid}"})
+            upscale = mj_task(c, u1.json()["result"])
+            assert theirs(gw, live, upscale["id"]).operation is Operation.UPSCALE  # pinned to evo
+            (animate,) = [b["customId"] for b in upscale["buttons"] if "animate_low::" in b["customId"]]
+            pressed = c.post("/mj/submit/action", json={"taskId": upscale["id"], "customId": animate}).json()
+            assert pressed["code"] == 1, pressed
+            video = mj_task(c, pressed["result"])
+            assert video["status"] == "SUCCESS", video["failReason"]
+            assert stored(gw, video["id"]).output["upstream"]["provider"] == "kie"  # type: ignore[index]
+            made = theirs(gw, live, video["id"])
+            assert made.operation is Operation.VIDEO and made.parent_id is None
+            assert made.spec["video"]["start_url"].startswith(gw.url + "/media/" + upscale["id"])
+        ledger_matches(gw, key)

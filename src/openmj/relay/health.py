@@ -25,6 +25,7 @@ log = logging.getLogger("openmj.relay")
 COOLDOWN_S = 30.0  # after FAILURES_TO_COOL upstream failures in a row, or a 429 without Retry-After
 FAILURES_TO_COOL = 3
 PROBE_S = 300.0  # a provider whose key was refused is tried again after this long
+KEY_REFUSED = "key refused"  # how a shared cool-down for a refused key begins its reason
 SHARED_WAIT_S = 5.0  # the longest a routing decision waits on the shared cool-downs
 
 
@@ -59,7 +60,8 @@ class DatabaseCooldowns:
             return None
 
     def cooling(self, now: float) -> dict[str, float]:
-        return self._run(store.cooling(self.db, now)) or {}
+        rows = self._run(store.cooling(self.db, now)) or {}
+        return {name: until for name, (until, _) in rows.items()}
 
     def cool(self, provider: str, until: float, reason: str) -> None:
         self._run(store.cool(self.db, provider, until, reason))
@@ -113,7 +115,8 @@ class Health:
                 self._until[provider.name] = until
         log.warning("provider %s failed (%s)%s", provider.name, err, f"; cooling {wait:g} s" if wait else "")
         if wait and self.shared is not None:
-            self.shared.cool(provider.name, until, str(err))
+            reason = f"{KEY_REFUSED}: {err}" if err.key_refused else str(err)
+            self.shared.cool(provider.name, until, reason)
 
     def succeeded(self, provider: Provider) -> None:
         with self._lock:

@@ -15,11 +15,11 @@ from openmj.store.models import ProviderHealthRow
 HEALTH = cast(Table, ProviderHealthRow.__table__)
 
 
-async def cooling(db: Database, now: float) -> dict[str, float]:
-    """The providers cooling down at `now`, and until when."""
-    query = select(HEALTH.c.provider, HEALTH.c.until).where(HEALTH.c.until > now)
+async def cooling(db: Database, now: float) -> dict[str, tuple[float, str]]:
+    """The providers cooling down at `now`: until when, and why."""
+    query = select(HEALTH.c.provider, HEALTH.c.until, HEALTH.c.reason).where(HEALTH.c.until > now)
     async with db.read_conn() as conn:
-        return {str(r.provider): float(r.until) for r in await conn.execute(query)}
+        return {str(r.provider): (float(r.until), str(r.reason)) for r in await conn.execute(query)}
 
 
 async def cool(db: Database, provider: str, until: float, reason: str) -> None:
