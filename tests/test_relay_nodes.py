@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +50,12 @@ def test_a_provider_one_node_saw_failing_is_left_alone_by_the_next(
             assert stored(a, done["id"]).output["upstream"]["provider"] == "good"  # type: ignore[index]
             assert len(bad.hits("/mj/submit/imagine")) == 1
         # node A's workers are gone: node B alone runs the next task, knowing nothing of its own
-        with gateway(tmp_path / "b", providers, database_url=pg_url) as b:
+        with gateway(tmp_path / "b", providers, database_url=pg_url, admin_token="op") as b:
             assert b.runtime.engine.health._failures == {}
+            # the operator sees it on any node: the admin view's providers
+            listed = httpx.get(f"{b.url}/admin/api/providers", headers={"Authorization": "Bearer op"}).json()
+            bad_row = next(p for p in listed["providers"] if p["name"] == "bad")
+            assert bad_row["coolingUntil"] > time.time() and mode in bad_row["coolingReason"], bad_row
             done = imagine(b, key)
             assert done["status"] == "completed", done
             assert stored(b, done["id"]).output["upstream"]["provider"] == "good"  # type: ignore[index]
