@@ -54,7 +54,12 @@ class DatabaseCooldowns:
             coro.close()
             return None
         try:
-            return asyncio.run_coroutine_threadsafe(coro, self.loop).result(SHARED_WAIT_S)
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError:  # the loop has closed: the process is stopping
+            coro.close()
+            return None
+        try:
+            return future.result(SHARED_WAIT_S)
         except Exception as exc:  # the database is slow or away: this node's own view goes on
             log.warning("provider health: the database did not answer (%s)", type(exc).__name__)
             return None
