@@ -4,6 +4,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 MODEL ?= $(or $(OPENMJ_MODEL),sd15-lcm)
+# pytest-xdist workers; each test file stays on one worker (its servers start once)
+TEST_WORKERS ?= 3
 PORT ?= 8000
 DATA ?= data
 
@@ -32,7 +34,7 @@ run: setup
 test: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench

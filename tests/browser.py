@@ -33,10 +33,12 @@ def ensure_chromium() -> Path:
     if apt is None:
         raise RuntimeError("chromium is missing and there is no apt-get to install it")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "--no-install-recommends", "chromium"]
+    # parallel test workers may both install: the second waits for dpkg's lock instead of failing
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    install = [apt, *wait, "install", "-y", "--no-install-recommends", "chromium"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
         # a fresh image has no package lists yet
-        subprocess.run([apt, "update"], env=env, capture_output=True, check=True)
+        subprocess.run([apt, *wait, "update"], env=env, capture_output=True, check=True)
         subprocess.run(install, env=env, capture_output=True, check=True)
     if not CHROMIUM.exists():
         raise RuntimeError("apt-get installed chromium but /usr/bin/chromium is not there")

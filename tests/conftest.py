@@ -36,15 +36,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Where the session's tiny models are built: one folder for all of pytest-xdist's workers (the
+    parent of each worker's own temp folder is the run's), so each model is built once per run."""
+    if worker_id == "master":
+        return tmp_path_factory.mktemp("models")
+    shared = tmp_path_factory.getbasetemp().parent / "models"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
 def tiny_dir(models_dir: Path) -> Path:
+    from filelock import FileLock
+
     from openmj.engines.local.tiny import ensure_tiny
 
-    return ensure_tiny(models_dir)
+    with FileLock(str(models_dir / "tiny.lock")):  # the other workers wait, then find it built
+        return ensure_tiny(models_dir)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ through Python's socket module)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from tests.images import ImageServer, pattern, png
-from tests.live import TEST_SECRET, free_port, wait_healthy
+from tests.live import TEST_SECRET, free_port, wait_healthy, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -33,7 +34,8 @@ _ADDR = re.compile(r'inet_addr\("(?P<v4>[^"]+)"\)|inet_pton\(AF_INET6, "(?P<v6>[
 def _strace() -> str:
     found = shutil.which("strace")
     if found is None and shutil.which("apt-get") is not None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "strace"], capture_output=True, timeout=300)
+        install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "strace"]
+        subprocess.run(install, capture_output=True, timeout=900)  # waits for another worker's install
         found = shutil.which("strace")
     if found is None:
         pytest.skip("strace is not installed and could not be installed (Debian package strace)")
@@ -104,7 +106,9 @@ def test_idle_server_with_every_model_loaded_stays_on_loopback(tmp_path: Path, i
     cmd += [sys.executable, "-m", "openmj.cli", "serve", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port), "--model", "tiny"]
     out = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # a session of its own: strace detaches on SIGTERM and would leave the server running, so the
+    # whole group is signalled
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, 300, proc)
@@ -124,11 +128,28 @@ def test_idle_server_with_every_model_loaded_stays_on_loopback(tmp_path: Path, i
             time.sleep(IDLE_SECONDS)  # what is measured is a third-party timer in real time
             assert client.get("/healthz").status_code == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop_group(proc)
     traced = log.read_text()
     assert "127.0.0.1" in traced  # the trace saw the server's own loopback traffic
     assert outside_connections(traced) == []
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to strace and the server it traces, SIGKILL to whatever is left a minute later."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        # strace reaped first (a zombie still counts as a member of its group), then the server
+        wait_until(lambda: proc.poll() is not None and not _group_alive(proc.pid), 60, 0.2, "the server")
+    except AssertionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
