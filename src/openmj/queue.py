@@ -26,6 +26,7 @@ from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, Job
 from openmj.media.backend import MediaBackend
 from openmj.media.grid import GRID_NAME, grid_size, make_grid
 from openmj.moderation import ImageModerator
+from openmj.store import registry
 from openmj.store.limits import forget_before
 from openmj.store.repo import OutboxSpec, Repository
 from openmj.wakeup import Wakeup
@@ -71,6 +72,11 @@ class Worker:
             if self.concurrency > 1
             else None
         )
+
+    @property
+    def running(self) -> int:
+        """Tasks this worker is running now."""
+        return len(self._running)
 
     def shutdown(self) -> None:
         for control in list(self._running):
@@ -340,6 +346,7 @@ class Reaper:
         self.settings = settings
         self.wakeup = wakeup
         self._last_media_sweep = 0.0
+        self._last_registry_sweep = 0.0
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -375,6 +382,11 @@ class Reaper:
                 refund=True,
                 outbox=OutboxSpec("failed"),
             )
+        if now - self._last_registry_sweep >= self.settings.registry_seconds:
+            self._last_registry_sweep = now
+            # worker processes silent past the TTL (killed, machine lost) leave the registry
+            if gone := await registry.forget_silent(self.repo.db, now - self.settings.worker_ttl_seconds):
+                log.warning("worker registry: %d silent worker process(es) removed", gone)
         if now - self._last_media_sweep >= self.settings.media_cleanup_seconds:
             self._last_media_sweep = now
             await self.delete_expired_media(now)

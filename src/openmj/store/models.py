@@ -146,3 +146,21 @@ class RateCountRow(Base):
     key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 60
     used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkerNodeRow(Base):
+    """A worker process and what it serves, rewritten by it every `registry_seconds`
+    (store/registry.py, core/workers.py)."""
+
+    __tablename__ = "worker_nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    operations: Mapped[list[str]] = mapped_column(JSON)
+    workers: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer)
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[float] = mapped_column(Double)
+    last_seen: Mapped[float] = mapped_column(Double)
