@@ -20,6 +20,9 @@ pytestmark = pytest.mark.timeout(300)
 FAST_REGISTRY = {"OPENMJ_REGISTRY_SECONDS": "0.3", "OPENMJ_WORKER_TTL_SECONDS": "2"}
 
 
+ADMIN = "admin-token-for-tests"
+
+
 def api_node(data: Path, pg_url: str, **overrides: object) -> LiveServer:
     """`openmj serve --no-worker` in-process, reading the registry with a 2 s TTL."""
     settings = make_settings(
@@ -29,6 +32,7 @@ def api_node(data: Path, pg_url: str, **overrides: object) -> LiveServer:
         registry_seconds=0.3,
         worker_ttl_seconds=2.0,
         metrics_cache_seconds=0.0,
+        admin_token=ADMIN,
         **overrides,
     )
     return LiveServer(settings, None)
@@ -60,6 +64,10 @@ def test_the_api_learns_which_models_are_served_and_forgets_a_killed_worker(
             assert "imagine" in nodes[0].operations and "video" in nodes[0].operations
             assert gauge(client, "openmj_model_worker_nodes", 'model="tiny"') == 1
             assert gauge(client, "openmj_worker_nodes", 'state="serving"') == 1
+            admin = client.get("/admin/api/workers", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+            assert [(w["pid"], w["models"], w["draining"]) for w in admin["workers"]] == [
+                (worker.proc.pid, ["tiny"], False)
+            ]
             with api.client() as anonymous:  # /readyz does not depend on workers: an API node serves anyway
                 assert anonymous.get("/readyz").status_code == 200
         finally:
