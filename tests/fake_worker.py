@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ class FakeWorkerProcess:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / f"fake-worker-{id(self)}.log"
+        self.log = data_dir / f"fake-worker-{secrets.token_hex(4)}.log"  # one per process: its own "ready"
 
     def start(self, timeout: float = 60) -> FakeWorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
