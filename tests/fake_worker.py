@@ -47,7 +47,7 @@ class FakeWorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / f"fake-worker-{secrets.token_hex(4)}.log"  # one per process: its own "ready"
 
-    def start(self, timeout: float = 60) -> FakeWorkerProcess:
+    def start(self, timeout: float = 120) -> FakeWorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -39,6 +39,7 @@ from tests.seaweed import SeaweedS3
 
 FINISHED = ("completed", "failed", "cancelled")
 MEDIA_PREFIX = "soak"
+START_TIMEOUT = 300.0  # a safety net for a process start on a loaded machine, not a measure
 
 #: per API: its create path, the body for the n-th prompt, and where its answer names the task
 CREATES: dict[str, tuple[str, Callable[[str], dict[str, Any]], Callable[[Any], str | None]]] = {
@@ -130,6 +131,7 @@ class Deployment:
         self.apis: list[ServerProcess] = [self._api(i) for i in range(2)]
         self.workers: list[FakeWorkerProcess] = [self._worker(i) for i in range(2)]
         self.urls = [a.url for a in self.apis]
+        self.closing = False
         self.restarting: set[tuple[str, int]] = set()  # (role, slot) of a process being started again
         self._restarts: list[threading.Thread] = []
 
@@ -159,7 +161,7 @@ class Deployment:
     def start(self) -> None:
         """Every process at once (each spends its first seconds importing)."""
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda p: p.start(), [*self.apis, *self.workers]))
+            list(pool.map(lambda p: p.start(START_TIMEOUT), [*self.apis, *self.workers]))
 
     def kill(self, rng: random.Random, api: bool) -> str:
         """SIGKILL an API node (or a worker) now and start it again in the background; its role.
@@ -175,10 +177,20 @@ class Deployment:
 
         def restart() -> None:
             time.sleep(rng.uniform(0.1, 1.0))
-            if api:
-                self.apis[i] = self._api(i, self.apis[i].port).start()
-            else:
-                self.workers[i] = self._worker(i).start()
+            for _ in range(3):  # a start can fail on a machine this loaded: the next try
+                if self.closing:
+                    break
+                proc: Any = self._api(i, self.apis[i].port) if api else self._worker(i)
+                if api:
+                    self.apis[i] = proc
+                else:
+                    self.workers[i] = proc
+                try:
+                    proc.start(START_TIMEOUT)
+                    break
+                except Exception as exc:
+                    print(f"soak: a {role} did not start ({exc}); again", file=sys.stderr)
+                    proc.kill()
             self.restarting.discard((role, i))
 
         self._restarts.append(threading.Thread(target=restart, daemon=True))
@@ -191,6 +203,7 @@ class Deployment:
             t.join(300)
 
     def stop(self) -> None:
+        self.closing = True
         self.settle()
         for proc in [*self.apis, *self.workers]:
             proc.stop()
@@ -291,14 +304,17 @@ def run(
         threads = [threading.Thread(target=t, daemon=True) for t in (killer, poller)]
         for t in threads:
             t.start()
-        with ThreadPoolExecutor(4) as pool:
 
-            def one(n: int) -> None:
-                task_id = _create(dep.urls, n, secrets[n % keys], report, deadline)
-                if task_id is not None:
-                    owner[task_id] = secrets[n % keys]
+        def one(n: int) -> None:
+            task_id = _create(dep.urls, n, secrets[n % keys], report, deadline)
+            if task_id is not None:
+                owner[task_id] = secrets[n % keys]
 
+        pool = ThreadPoolExecutor(4)
+        try:
             list(pool.map(one, range(tasks)))
+        finally:  # interrupted: do not wait for creates still retrying
+            pool.shutdown(wait=False, cancel_futures=True)
         report.accepted = len(owner)
         note(f"{len(owner)} creates accepted")
         threads[0].join(deadline - time.monotonic())  # every kill done (the last point comes before the end)

@@ -67,6 +67,9 @@ class Worker:
         # an engine that mostly waits (the relay polls upstreams) runs many tasks at once, each
         # in a thread of its own pool; a local model runs one (its device is the limit)
         self.concurrency = max(1, int(getattr(engine, "concurrency", 1)))
+        # the operations it claims: None when it runs them all (the claim query stays the plain one)
+        ops = [op.value for op in Operation if engine.supports(op)]
+        self.operations = None if len(ops) == len(Operation) else ops
         self._pool = (
             ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"relay-{self.id}")
             if self.concurrency > 1
@@ -113,7 +116,7 @@ class Worker:
         while not stop.is_set():
             await slots.acquire()
             try:
-                task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
+                task = await self._claim()
             except Exception:
                 log.exception("worker %s: unexpected error", self.id)
                 task = None
@@ -127,8 +130,13 @@ class Worker:
         if jobs:
             await asyncio.wait(jobs)
 
+    async def _claim(self) -> Task | None:
+        return await self.repo.claim(
+            self.id, self.settings.lease_seconds, self.engine.model_names, self.operations
+        )
+
     async def run_one(self) -> bool:
-        task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
+        task = await self._claim()
         if task is None:
             return False
         await self._run(task)
