@@ -477,7 +477,7 @@ async def drain(rt: Runtime, grace: float, notice: float = 0.0) -> None:
     await asyncio.sleep(max(0.0, notice - (time.monotonic() - started)))
     left = sum(w.running for w in rt.workers)
     if left:
-        log.warning("drained for %g s: %d task(s) still running go back to the queue", grace, left)
+        log.warning("drained for %g s: %d task(s) still running are stopped and handed back", grace, left)
 
 
 async def _stop(rt: Runtime) -> None:
