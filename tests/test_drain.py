@@ -42,7 +42,7 @@ def test_sigterm_lets_the_running_task_finish_and_claims_no_more(tmp_path: Path,
             waiting = create(client, "the waiting one")["id"]
             worker.signal(signal.SIGTERM)
             # the registry says at once that this node takes nothing new
-            wait_until(lambda: all(n.draining for n in api.call(registry.nodes(api.runtime.db))))
+            wait_until(lambda: [n.draining for n in api.call(registry.nodes(api.runtime.db))] == [True])
             assert worker.wait(60) == 0
         finally:
             worker.kill()
