@@ -87,7 +87,7 @@ def in_flight(tmp: Path, count: int) -> dict[str, Any]:
     from openmj.config import Settings
     from openmj.engines import build_engine
     from tests.live import LiveServer, make_settings, wait_until
-    from tests.test_relay import Scripted
+    from tests.relaying import Scripted
 
     with Scripted("slow") as hold:
         path = tmp / "hold.toml"

@@ -314,6 +314,27 @@ def _video_extend(engine: FakeEngine, job: EngineJob) -> EngineResult:
     return EngineResult(images=[clip.frames[0]], seeds=[None], videos=[clip])
 
 
+def _video_upscale(engine: FakeEngine, job: EngineJob) -> EngineResult:
+    """The source clip's frames at the HD size."""
+    from openmj.media.video import Clip
+
+    video = job.task.spec["video"]
+    source = job.extra["clip"]
+    frames = [f.convert("RGB").resize((video["width"], video["height"])) for f in source.frames]
+    return EngineResult(images=[frames[0]], seeds=[None], videos=[Clip(frames, source.fps)])
+
+
+def _shorten(engine: FakeEngine, job: EngineJob) -> EngineResult:
+    """Each word's effect is its length (the text encoder measures real ones)."""
+    from openmj.core import words
+
+    text = job.task.spec["prompt"].get("text", "")
+    units = words.shorten_words(text)
+    written = job.task.spec["options"].get("written") or job.task.prompt
+    output = words.shorten_output(written, text, [float(len(u)) for u in units])
+    return EngineResult(images=[], seeds=[], output=output)
+
+
 def _describe(engine: FakeEngine, job: EngineJob) -> EngineResult:
     """Four prompts naming the picture's size and mean colour (the captioner's are model text)."""
     from openmj.core import words
@@ -344,6 +365,8 @@ RUNNERS = {
     Operation.REMOVE_BG: _remove_bg,
     Operation.VIDEO: _video,
     Operation.VIDEO_EXTEND: _video_extend,
+    Operation.VIDEO_UPSCALE: _video_upscale,
     Operation.DESCRIBE: _describe,
+    Operation.SHORTEN: _shorten,
 }
 SUPPORTED = frozenset(RUNNERS)

@@ -220,7 +220,9 @@ def test_every_operation_has_the_real_engines_sizes_and_seeds(
         Operation.BLEND,
         Operation.VIDEO,
         Operation.VIDEO_EXTEND,
+        Operation.VIDEO_UPSCALE,
         Operation.DESCRIBE,  # words, not pictures (tests/test_words.py has the real captioner)
+        Operation.SHORTEN,  # words: a relay upstream's (tests/test_words.py has the real encoder)
     }
 
 

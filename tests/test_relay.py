@@ -11,13 +11,9 @@ import base64
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +22,23 @@ import pytest
 from PIL import Image
 
 from openmj.core.tasks import Operation, Status
-from openmj.engines import build_engine
 from tests.fake_engine import FakeEngine
 from tests.helpers import balance, image, stored, submit, wait_task
-from tests.live import TEST_SECRET, LiveServer, free_port, make_settings, wait_healthy, wait_until
-from tests.loopback import Handler, Loopback, Seen
+from tests.live import LiveServer, make_settings, wait_until
+from tests.relaying import (
+    Scripted,
+    clip_frames,
+    dead_url,
+    gateway,
+    imagine,
+    ledger_matches,
+    mj_action,
+    mj_task,
+    png_data_url,
+    provider,
+    tasks_of,
+    toml,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -48,130 +56,6 @@ def kie_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 def mj_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
     with LiveServer(make_settings(tmp_path_factory.mktemp("up-mj")), FakeEngine()) as up:
         yield up, up.create_key(credits=100_000)
-
-
-def provider(
-    name: str, dialect: str, url: str, key: str = "k", priority: int = 0, **extra: Any
-) -> dict[str, Any]:
-    fast = {"poll_s": 0.05, "timeout_s": 5, "lost_after_s": 0.3}
-    return {
-        "name": name,
-        "dialect": dialect,
-        "base_url": url,
-        "key": key,
-        "priority": priority,
-        **fast,
-        **extra,
-    }
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, dict):  # an inline table; JSON's strings and numbers are TOML's too
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return json.dumps(v)
-
-
-def toml(providers: list[dict[str, Any]]) -> str:
-    out = []
-    for p in providers:
-        out.append("[[providers]]")
-        out += [f"{k} = {_toml_value(v)}" for k, v in p.items()]
-    return "\n".join(out) + "\n"
-
-
-@contextmanager
-def gateway(tmp: Path, providers: list[dict[str, Any]], **overrides: Any) -> Iterator[LiveServer]:
-    path = tmp / "providers.toml"
-    path.write_text(toml(providers))
-    settings = make_settings(tmp / "data", providers_file=path, **overrides)
-    with LiveServer(settings, build_engine(settings)) as gw:
-        yield gw
-
-
-def dead_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
-
-
-class Scripted(Loopback):
-    """A midjourney-proxy upstream that answers imagine per `mode` (task ids up-1, up-2 …), serves
-    its own results, and holds tasks IN_PROGRESS until `release` is set. It reads tasks one by one
-    (`fetch`) and in bulk (`list-by-condition`, unless `bulk` is False), and keeps each task's
-    `notifyHook`."""
-
-    def __init__(self, mode: str, *, bulk: bool = True) -> None:
-        super().__init__()
-        self.mode = mode
-        self.bulk = bulk
-        self.release = threading.Event()
-        self.count = 0
-        self.hooks: dict[str, str] = {}
-
-    def task(self, tid: str) -> dict[str, Any]:
-        if self.mode == "accept_then_fail":
-            return {"id": tid, "status": "FAILURE", "failReason": "account lost", "progress": ""}
-        if self.mode == "slow" and not self.release.is_set():
-            return {"id": tid, "status": "IN_PROGRESS", "progress": "40%"}
-        where = "/gone" if self.mode == "expired" else "/img"
-        urls = [{"url": self.url(f"{where}/{i}.png")} for i in range(4)]
-        return {"id": tid, "status": "SUCCESS", "progress": "100%", "imageUrls": urls, "buttons": []}
-
-    def polls_of(self, tid: str) -> int:
-        """Reads of task `tid`, one by one or in a bulk read."""
-        bulk = [s for s in self.hits("/mj/task/list-by-condition") if tid in json.loads(s.body)["ids"]]
-        return len(self.hits(f"/mj/task/{tid}/fetch")) + len(bulk)
-
-    def answer(self, handler: Handler, seen: Seen) -> int:
-        js = "application/json"
-        if seen.path == "/mj/submit/imagine":
-            if self.mode == "500":
-                return handler.send(500, b'{"error": "boom"}', js)
-            if self.mode == "429":
-                return handler.send(429, b'{"error": "slow down"}', js, Retry_After="60")
-            if self.mode == "malformed":
-                return handler.send(200, b"<html>gateway timeout</html>", "text/html")
-            if self.mode == "hang":
-                time.sleep(3)  # past the provider's timeout_s
-            if self.mode == "banned":
-                body = {
-                    "code": 24,
-                    "description": "Banned prompt",
-                    "result": None,
-                    "properties": {"bannedWord": "x"},
-                }
-                return handler.send(200, json.dumps(body).encode(), js)
-            with self.lock:
-                self.count += 1
-                n = self.count
-                if hook := json.loads(seen.body).get("notifyHook"):
-                    self.hooks[f"up-{n}"] = hook
-            return handler.send(
-                200, json.dumps({"code": 1, "description": "ok", "result": f"up-{n}"}).encode(), js
-            )
-        if seen.path.startswith("/mj/task/up-") and seen.path.endswith("/fetch"):
-            return handler.send(200, json.dumps(self.task(seen.path.split("/")[3])).encode(), js)
-        if seen.path == "/mj/task/list-by-condition" and self.bulk:
-            ids = [i for i in json.loads(seen.body)["ids"] if i.startswith("up-")]
-            return handler.send(200, json.dumps([self.task(i) for i in ids]).encode(), js)
-        if seen.path.startswith("/img/"):
-            buf = io.BytesIO()
-            Image.new("RGB", (64, 48), (10 * int(seen.path[5]), 120, 200)).save(buf, format="PNG")
-            return handler.send(200, buf.getvalue(), "image/png")
-        if seen.path.startswith("/gone/"):  # the upstream's signed link has expired
-            return handler.send(403, b"expired", "text/plain")
-        return handler.send(404, b"{}", js)
-
-
-def imagine(gw: LiveServer, key: str, prompt: str = "a red fox --ar 4:3") -> dict[str, Any]:
-    with gw.client(key) as c:
-        return wait_task(c, submit(c, {"model": "mj-v7", "prompt": prompt})["id"], 120)
-
-
-def ledger_matches(gw: LiveServer, key: str) -> None:
-    """The key's ledger (grants − reservations + refunds) sums to its balance."""
-    k = gw.call(gw.runtime.service.authenticate(key))
-    total = gw.call(gw.runtime.repo.ledger_sum(k.id))
-    with gw.client(key) as c:
-        assert abs(total - balance(c)) < 1e-9, (total, balance(c))
 
 
 # --------------------------------------------------------------------------- tests
@@ -204,12 +88,6 @@ def test_imagine_fails_over_from_a_dead_tier_and_is_rehosted(
         assert gw.runtime.engine.health._failures.get("dead", 0) >= 1  # tried first, failed over
         assert done["usage"]["credits_used"] == 8
         ledger_matches(gw, key)
-
-
-def mj_action(c: httpx.Client, task_id: str, custom_id: str) -> str:
-    out = c.post("/mj/submit/action", json={"taskId": task_id, "customId": custom_id}).json()
-    assert out["code"] == 1, out
-    return str(out["result"])
 
 
 #: per upstream API: the follow-ups to press on the gateway → (operation upstream, its image index)
@@ -304,22 +182,6 @@ def video_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSer
         yield up, up.create_key(credits=100_000)
 
 
-def mj_task(c: httpx.Client, task_id: str) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        t = c.get(f"/mj/task/{task_id}/fetch").json()
-        return t if t["status"] in ("SUCCESS", "FAILURE") else None
-
-    return wait_until(finished, 120, what=f"task {task_id}")
-
-
-def clip_frames(url: str) -> tuple[int, tuple[int, int]]:
-    import av
-
-    with av.open(io.BytesIO(httpx.get(url).content)) as box:
-        frames = [f.to_image() for f in box.decode(video=0)]
-    return len(frames), frames[0].size
-
-
 @pytest.mark.parametrize("dialect", ["kie", "mjproxy"])
 def test_video_and_extend_are_relayed_and_the_clips_rehosted(
     tmp_path: Path, video_up: tuple[LiveServer, str], dialect: str
@@ -356,12 +218,6 @@ def test_video_and_extend_are_relayed_and_the_clips_rehosted(
             (clip,) = [v["url"] for v in extended["videoUrls"]]
             assert clip_frames(clip) == (FAKE_CLIP_FRAMES + FAKE_EXTEND_FRAMES, size)
         ledger_matches(gw, key)
-
-
-def png_data_url(size: tuple[int, int], colour: tuple[int, int, int]) -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def test_blend_and_describe_are_relayed_to_midjourney_proxy(
@@ -582,17 +438,11 @@ def test_a_refusal_that_is_the_clients_is_not_retried(tmp_path: Path, kie_up: tu
             done = imagine(gw, key, "a forbidden thing")
             assert done["status"] == "failed" and done["error"]["code"] == "content_policy_violation", done
             assert len(strict.hits("/mj/submit/imagine")) == 1
-            sent_on = [t for t in _tasks_of(kie, kie_key) if t.prompt.startswith("a forbidden thing")]
+            sent_on = [t for t in tasks_of(kie, kie_key) if t.prompt.startswith("a forbidden thing")]
             assert sent_on == []  # the next provider never saw it
             with gw.client(key) as c:
                 assert balance(c) == 100  # refunded
             ledger_matches(gw, key)
-
-
-def _tasks_of(live: LiveServer, key: str) -> list[Any]:
-    service = live.runtime.service
-    tasks, _ = live.call(service.list(live.call(service.authenticate(key)), limit=1000))
-    return list(tasks)
 
 
 def test_a_pinned_followup_whose_provider_is_gone_fails_and_is_refunded(
@@ -610,59 +460,6 @@ def test_a_pinned_followup_whose_provider_is_gone_fails_and_is_refunded(
             assert done["status"] == "failed" and "no longer configured" in done["error"]["message"], done
             assert balance(c) == 92  # the grid's 8; the upscale refunded
         ledger_matches(gw, key)
-
-
-def test_a_gateway_killed_mid_task_resumes_without_sending_it_again(tmp_path: Path) -> None:
-    with Scripted("slow") as slow:
-        path = tmp_path / "providers.toml"
-        path.write_text(toml([provider("slow", "mjproxy", slow.url(""))]))
-        data, port = tmp_path / "gw", free_port()
-        env = {**os.environ, "OPENMJ_SECRET_KEY": TEST_SECRET, "OPENMJ_ALLOW_PRIVATE_NETWORK": "1",
-               "OPENMJ_LEASE_SECONDS": "2", "OPENMJ_HEARTBEAT_SECONDS": "0.2", "OPENMJ_REAPER_SECONDS": "0.5",
-               "OPENMJ_TRANSLATION_MODEL": "none", "HF_HUB_OFFLINE": "1"}  # fmt: skip
-        cmd = [sys.executable, "-m", "openmj.cli", "serve", "--data-dir", str(data), "--port", str(port),
-               "--providers", str(path), "--model", "tiny"]  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-
-        def start() -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_healthy(url, 120, proc)
-            return proc
-
-        proc = start()
-        create = ["keys", "create", "--data-dir", str(data), "--credits", "50"]
-        log = subprocess.run(
-            [sys.executable, "-m", "openmj.cli", *create], env=env, capture_output=True, text=True, check=True
-        )
-        key = next(w for w in log.stdout.split() if w.startswith("sk-"))
-        headers = {"Authorization": f"Bearer {key}"}
-        task_id = httpx.post(f"{url}/v1/images/generations", json={"model": "mj-v7", "prompt": "a fox"},
-                             headers=headers, timeout=30).json()["id"]  # fmt: skip
-        slow.wait_for("/mj/submit/imagine")
-        # the upstream id is checkpointed before the first poll
-        wait_until(lambda: slow.polls_of("up-1") >= 2, 60, what="two polls of up-1")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        slow.release.set()
-        proc = start()
-        try:
-            done = wait_until(
-                lambda: (
-                    (t := httpx.get(f"{url}/v1/tasks/{task_id}", headers=headers, timeout=10).json())[
-                        "status"
-                    ]
-                    in ("completed", "failed")
-                    and t
-                ),
-                120,
-            )
-            assert done["status"] == "completed" and len(done["results"]) == 4, done
-            assert len(slow.hits("/mj/submit/imagine")) == 1  # never sent twice
-            remaining = httpx.get(f"{url}/v1/credits", headers=headers, timeout=10).json()
-            assert remaining["data"]["token"]["remaining_credits"] == 42
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
 
 
 def test_providers_commands(tmp_path: Path, kie_up: tuple[LiveServer, str]) -> None:

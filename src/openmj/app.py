@@ -349,9 +349,17 @@ def served_models(settings: Settings) -> ServedModels:
         base = caps[0] if local else ModelCaps(segmenter=False)
         video = Operation.VIDEO in upstream or (local and base.video)
         describe = Operation.DESCRIBE in upstream or (local and base.describe)
+        segmenter = Operation.REMOVE_BG in upstream or (local and base.segmenter)
+        offers = None if local else tuple(p.offers for p in providers)  # a task must fit one
         caps = [
             replace(
-                base, name=RELAY_MODEL, video=video, describe=describe, operations=None if local else upstream
+                base,
+                name=RELAY_MODEL,
+                video=video,
+                describe=describe,
+                segmenter=segmenter,
+                operations=None if local else upstream,
+                offers=offers,
             )
         ]
     return ServedModels.build(caps, settings.version_map)
@@ -364,6 +372,8 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.db = Database(s.resolved_database_url)
     await rt.db.migrate()
     rt.repo = Repository(rt.db)
+    if (share_health := getattr(rt.engine, "share_health", None)) is not None:
+        share_health(rt.db, rt.loop)  # the relay: cool-downs seen by every node (docs/relay.md)
     rt.live_workers = LiveWorkers(rt.db, s.worker_ttl_seconds)
     models = served_models(s)
     if app is not None and rt.metrics is not None:  # an API node reports the database's numbers

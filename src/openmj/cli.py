@@ -517,23 +517,33 @@ def providers_list(providers: ProvidersOption = None) -> None:
 
 
 @providers_app.command("check")
-def providers_check(providers: ProvidersOption = None) -> None:
-    """Ask each provider whether it answers and what balance its key has; exit 1 if one fails."""
+def providers_check(
+    providers: ProvidersOption = None,
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(help="The gateway's database URL")] = None,
+) -> None:
+    """Ask each provider whether it answers and what balance its key has; exit 1 if one fails.
+    With the gateway's data folder or database: the cool-downs its nodes share, and a refused key
+    found accepted again put back in service for every node."""
+    import time
+
     from rich.console import Console
     from rich.table import Table
 
-    from openmj.relay.check import check_provider
+    from openmj.relay.check import check_provider, review_cooldowns
 
-    table = Table("name", "dialect", "reachable", "key", "balance", "detail")
-    failed = False
-    for p in _providers(providers):
-        result = check_provider(p)
-        failed |= not result.ok
-        table.add_row(
-            p.name, p.dialect, "yes" if result.reachable else "NO", result.key, result.balance, result.detail
-        )
+    checked = {p.name: (p, check_provider(p)) for p in _providers(providers)}
+    cooling: dict[str, str] = {}
+    if data_dir is not None or database_url is not None:
+        settings = _settings(data_dir=data_dir, database_url=database_url)
+        results = {name: result for name, (_, result) in checked.items()}
+        cooling = _repo_call(settings, lambda repo: review_cooldowns(repo.db, results, time.time()))
+    table = Table("name", "dialect", "reachable", "key", "balance", "cooling down", "detail")
+    for name, (p, result) in checked.items():
+        reachable, cool = "yes" if result.reachable else "NO", cooling.get(name, "-")
+        table.add_row(name, p.dialect, reachable, result.key, result.balance, cool, result.detail)
     Console(width=200).print(table)
-    if failed:
+    if any(not result.ok for _, result in checked.values()):
         raise typer.Exit(1)
 
 

@@ -225,8 +225,13 @@ async def providers(request: Request) -> JSONResponse:
     path = request.app.state.runtime.settings.providers_file
     if path is None:
         return JSONResponse({"relay": False, "providers": []})
-    from openmj.relay.providers import load_providers
+    import time
 
+    from openmj.relay.providers import load_providers
+    from openmj.store.health import cooling
+
+    runtime = request.app.state.runtime
+    cool = await cooling(runtime.db, time.time())  # what every gateway node sees (docs/relay.md)
     rows = []
     for p in load_providers(path):
         rows.append(
@@ -238,6 +243,8 @@ async def providers(request: Request) -> JSONResponse:
                 "weight": p.weight,
                 "operations": sorted(o.value for o in p.serves) if p.dialect != "local" else None,
                 "key": "set" if getattr(p, "secret", None) else ("-" if p.dialect == "local" else "missing"),
+                "coolingUntil": cool[p.name][0] if p.name in cool else None,
+                "coolingReason": cool[p.name][1] if p.name in cool else None,
             }
         )
     return JSONResponse({"relay": True, "providers": rows})

@@ -42,7 +42,7 @@ from openmj.core.checks import (
     string_list,
 )
 from openmj.core.references import references
-from openmj.core.routing import ModelCaps
+from openmj.core.routing import ModelCaps, require_offered
 from openmj.core.spec import MaskSpec, OptionsSpec, PromptSpec, Spec
 from openmj.core.tasks import ErrorCode, Operation, Speed, Task, TaskError, TaskRequest
 from openmj.core.video import VIDEO_OPERATIONS, VIDEO_VALIDATORS
@@ -139,6 +139,7 @@ def _quality(req: TaskRequest, spec: Spec) -> None:
 
 def _check_caps(spec: Spec, req: TaskRequest, caps: ModelCaps) -> None:
     """What the chosen model cannot do is refused here, before any charge, naming the model."""
+    require_offered(caps, req.operation, spec)
     refs = spec.get("refs", {})
     for kind, param in (("sref", "--sref"), ("oref", "--oref")):
         if refs.get(kind) and not caps.references:

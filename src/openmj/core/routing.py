@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from openmj.core.families import Family, family
 from openmj.core.spec import UpstreamSpec
@@ -32,10 +33,43 @@ class ModelCaps:
     describe: bool = False  # a captioning model is configured (--caption-model)
     operations: frozenset[Operation] | None = None  # what it can run (a relay: what its providers express)
     family: str = "sd15"
+    # a relay without a local provider: what each provider can do (`needs`); a task must fit one
+    offers: tuple[frozenset[str], ...] | None = None
 
     @property
     def traits(self) -> Family:
         return family(self.family)
+
+
+#: what a video may ask beyond its operation that not every upstream API can express
+END_FRAME, LOOP = "video.end_frame", "video.loop"
+_NEED_WORDS = {END_FRAME: "with an end frame", LOOP: "as a loop"}
+
+
+def needs(operation: Operation, spec: Mapping[str, Any]) -> frozenset[str]:
+    """What a task asks of whoever runs it: its operation, and the extras only some upstream APIs
+    can express (docs/relay.md, "What each upstream API is asked")."""
+    video = spec.get("video") or {}
+    extra = {END_FRAME} if video.get("end_url") else set()
+    extra |= {LOOP} if video.get("loop") else set()
+    return frozenset({operation.value, *extra})
+
+
+def needs_text(wanted: frozenset[str], operation: Operation) -> str:
+    """E.g. "video with an end frame": a task's needs in words, for refusals."""
+    return " ".join([operation.value, *(_NEED_WORDS[n] for n in sorted(wanted) if n in _NEED_WORDS)])
+
+
+def require_offered(caps: ModelCaps, operation: Operation, spec: Mapping[str, Any]) -> None:
+    """A relayed task that no single provider can run is refused at submit, before any charge."""
+    wanted = needs(operation, spec)
+    if caps.offers is not None and not any(wanted <= offer for offer in caps.offers):
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            f"'{needs_text(wanted, operation)}' is not supported by this server: "
+            "none of its providers offers it",
+            400,
+        )
 
 
 def pinned_source(parent: Task | None, index: int | None) -> UpstreamSpec | None:

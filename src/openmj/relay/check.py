@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openmj.relay.clients import client_for
+from openmj.relay.health import KEY_REFUSED
 from openmj.relay.providers import Provider
-from openmj.relay.upstreams import Refused, UpstreamError, client_for
+from openmj.relay.upstreams import Refused, UpstreamError
+from openmj.store import health as store
+from openmj.store.db import Database
 
 #: each API's balance call and where the number is in its answer
 BALANCE = {
@@ -46,3 +50,17 @@ def check_provider(provider: Provider) -> CheckResult:
         value = value.get(key) if isinstance(value, dict) else None
     shown = "-" if not where or value is None else str(value)
     return CheckResult(True, "accepted", shown)
+
+
+async def review_cooldowns(db: Database, results: dict[str, CheckResult], now: float) -> dict[str, str]:
+    """Each provider's shared cool-down in words (store/health.py); one set for a refused key
+    whose key `check` finds accepted now ends, for every node."""
+    out = {}
+    for name, (until, reason) in (await store.cooling(db, now)).items():
+        result = results.get(name)
+        if reason.startswith(KEY_REFUSED) and result is not None and result.key == "accepted":
+            await store.clear(db, name)
+            out[name] = "ended: the key is accepted"
+        else:
+            out[name] = f"{until - now:.0f} s more ({reason})"
+    return out

@@ -17,95 +17,43 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import io
 import logging
 import random
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from openmj.core import words
+from openmj.core.routing import needs, needs_text
 from openmj.core.tasks import ErrorCode, Operation, Task, TaskError
 from openmj.core.video import VIDEO_OPERATIONS
 from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, JobStopped, ModelProfile
-from openmj.media.video import Clip, decode_mp4
-from openmj.net import ImageFetchError, NetPolicy, fetch_bytes
+from openmj.media.video import Clip
+from openmj.net import NetPolicy
+from openmj.relay.clients import client_for
+from openmj.relay.health import DatabaseCooldowns, Health
 from openmj.relay.hooks import HOOK_LIFETIME_S, HookUrls
+from openmj.relay.mjproxy import numbered_prompts, shortened
 from openmj.relay.providers import Provider
-from openmj.relay.upstreams import (
-    InputImage,
-    Parent,
-    Poll,
-    Refused,
-    Upstream,
-    UpstreamError,
-    client_for,
-    is_policy,
-    numbered_prompts,
-)
+from openmj.relay.results import Downloads, ResultMissing
+from openmj.relay.upstreams import InputImage, Parent, Poll, Refused, Upstream, UpstreamError, is_policy
 from openmj.relay.waiting import BulkPoller, PolledWatch, Wakeups, Watch
+from openmj.store.db import Database
 
 log = logging.getLogger("openmj.relay")
 
 RELAY_MODEL = "relay"  # the served model name of relayed tasks (core/routing.py)
 RETRY_BUDGET = 3  # providers tried per task
-COOLDOWN_S = 30.0  # after FAILURES_TO_COOL upstream failures in a row, or a 429 without Retry-After
-FAILURES_TO_COOL = 3
-PROBE_S = 300.0  # a provider whose key was refused is tried again after this long
-MAX_CLIP_BYTES = 200 * 1024 * 1024  # a 21 s HD clip is well under this
-MAX_DOWNLOADS = 16  # results fetched from upstreams at once, per process
-FETCH_BACKOFF_S = (0.5, 1.5)  # waits before the retries of a result that failed to download
 POLL_FAILURES = 5  # polls in a row that cannot reach the upstream (and lost_after_s): it lost the task
-SENDS_IMAGES = frozenset({Operation.VIDEO, Operation.DESCRIBE, Operation.BLEND})  # pictures, not ids
-
-
-class Health:
-    """Per-process provider health: failures in a row, cool-downs and refused keys."""
-
-    def __init__(self, clock: Any = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._until: dict[str, float] = {}
-        self._running: dict[str, int] = {}
-
-    def available(self, provider: Provider) -> bool:
-        with self._lock:
-            cool = self._until.get(provider.name, 0.0) <= self._clock()
-            return cool and self._running.get(provider.name, 0) < provider.max_concurrency
-
-    def failed(self, provider: Provider, err: UpstreamError) -> None:
-        with self._lock:
-            n = self._failures[provider.name] = self._failures.get(provider.name, 0) + 1
-            wait = 0.0
-            if err.key_refused:
-                wait = PROBE_S
-            elif err.retry_after is not None:
-                wait = err.retry_after
-            elif "429" in str(err) or n >= FAILURES_TO_COOL:
-                wait = COOLDOWN_S
-            if wait:
-                self._until[provider.name] = max(self._until.get(provider.name, 0.0), self._clock() + wait)
-        log.warning("provider %s failed (%s)%s", provider.name, err, f"; cooling {wait:g} s" if wait else "")
-
-    def succeeded(self, provider: Provider) -> None:
-        with self._lock:
-            self._failures[provider.name] = 0
-            self._until.pop(provider.name, None)
-
-    def enter(self, provider: Provider) -> None:
-        with self._lock:
-            self._running[provider.name] = self._running.get(provider.name, 0) + 1
-
-    def leave(self, provider: Provider) -> None:
-        with self._lock:
-            self._running[provider.name] = max(0, self._running.get(provider.name, 0) - 1)
+#: operations whose pictures are sent (a follow-up sent to a provider that did not make its source, too)
+SENDS_IMAGES = frozenset(
+    {Operation.VIDEO, Operation.DESCRIBE, Operation.BLEND}
+    | {Operation.UPLOAD_PAINT, Operation.RETEXTURE, Operation.REMOVE_BG}
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +82,7 @@ class RelayEngine:
         self.wakeups = Wakeups()
         self._bulk: dict[str, BulkPoller] = {}
         self._bulk_lock = threading.Lock()
-        self._downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
+        self.downloads = Downloads(self.net)
         self._profile = ModelProfile(name=RELAY_MODEL, family="sd15", native_size=1024, steps=0, guidance=0.0)
 
     # ------------------------------------------------------------------ Engine
@@ -149,6 +97,10 @@ class RelayEngine:
     def load(self) -> None:
         if self.local is not None:
             self.local.load()
+
+    def share_health(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+        """Cool-downs in the database, seen by every node on it (relay/health.py)."""
+        self.health.shared = DatabaseCooldowns(db, loop)
 
     def wake(self, task_id: str) -> bool:
         """The upstream called back about `task_id`: poll it now (True if it waits here)."""
@@ -210,27 +162,48 @@ class RelayEngine:
         )
 
     def _candidates(self, task: Task) -> list[Provider]:
-        """Pinned: the source's provider only. Else by tier, weighted random inside a tier
-        (seeded by the task, so a retried task tries the same order)."""
+        """Those that can run the task (its operation and extras, `needs`), by tier, weighted random
+        inside a tier (seeded by the task, so a retried task tries the same order). A follow-up
+        of a relayed task goes to the provider that made its source first (only it knows its own
+        task id), then to those that take the source picture itself (`BY_PICTURE`)."""
+        wanted = needs(task.operation, task.spec)
+        self.health.refresh()  # what every node knows of the providers now
         pinned = task.spec.get("upstream_parent")
-        if pinned:
-            provider = self._named(str(pinned["provider"]))  # only it knows the source task
-            if task.operation not in provider.serves:
-                raise TaskError(
-                    ErrorCode.NOT_SUPPORTED,
-                    f"The provider '{provider.name}' that made the source cannot {task.operation.value}",
-                    400,
-                )
-            return [provider]
-        rng = random.Random(task.seed)
+        maker = str(pinned["provider"]) if pinned else None
+
+        def fits(p: Provider) -> bool:
+            if p.dialect == "local":  # a pinned follow-up stays with real Midjourney output
+                return maker is None and self.local is not None and self.local.supports(task.operation)
+            if not wanted <= p.offers:
+                return False
+            return task.parent_id is None or p.takes_picture(task.operation)
+
         usable = [
             p
             for p in self.providers
-            if task.operation in p.serves
+            if p.name != maker
+            and fits(p)
             and (p.models is None or task.model in p.models)
-            and (p.dialect != "local" or (self.local is not None and self.local.supports(task.operation)))
             and self.health.available(p)
         ]
+        out = self._ordered(usable, random.Random(task.seed))
+        if maker is None:
+            return out
+        made = next((p for p in self.providers if p.name == maker), None)
+        if made is not None and wanted <= made.offers:
+            return [made, *out]
+        if out:
+            return out
+        if made is None:
+            self._named(maker)  # raises: no longer configured
+        raise TaskError(
+            ErrorCode.NOT_SUPPORTED,
+            f"The provider '{maker}' that made the source cannot {needs_text(wanted, task.operation)}",
+            400,
+        )
+
+    @staticmethod
+    def _ordered(usable: list[Provider], rng: random.Random) -> list[Provider]:
         out: list[Provider] = []
         for tier in sorted({p.priority for p in usable}, reverse=True):
             pool = [p for p in usable if p.priority == tier]
@@ -249,8 +222,13 @@ class RelayEngine:
         task = job.task
         client = client_for(provider)
         pinned = task.spec.get("upstream_parent")
-        parent = Parent(str(pinned["task_id"]), int(pinned.get("index", 0))) if pinned else None
-        start = self._input_images(job) if task.operation in SENDS_IMAGES else None
+        parent = None
+        if pinned and pinned["provider"] == provider.name:  # the maker: it knows its own task
+            parent = Parent(str(pinned["task_id"]), int(pinned.get("index", 0)))
+        pictures = task.operation in SENDS_IMAGES or (
+            task.parent_id is not None and (parent is None or provider.takes_picture(task.operation))
+        )
+        start = self._input_images(job) if pictures else None
         try:
             upstream_id = client.submit(task, parent, self._callback_for(task, provider), start)
         except Refused as refused:
@@ -272,6 +250,7 @@ class RelayEngine:
         if not pictures:
             return None
         first, *more = [_data_url(p) for p in pictures]
+        end = job.images.get("end")
         link = task.spec.get("video", {}).get("start_url") or task.spec.get("options", {}).get("image_url")
         source = task.spec.get("source")
         if not (link and link.startswith(("http://", "https://"))):
@@ -279,7 +258,7 @@ class RelayEngine:
             if source and self.hooks is not None:
                 path = f"/media/{source['task_id']}/{source['name']}"
                 link = self.hooks.signer.sign(path, time.time() + HOOK_LIFETIME_S, task.owner)
-        return InputImage(link, first, tuple(more))
+        return InputImage(link, first, tuple(more), _data_url(end) if end is not None else None)
 
     def _callback_for(self, task: Task, provider: Provider) -> str | None:
         if self.hooks is None:
@@ -323,12 +302,16 @@ class RelayEngine:
                 raise _UpstreamFailed(f"{provider.name} described the image in {len(prompts)} prompts")
             aspect = words.aspect_text(images[0].width, images[0].height)
             output = {"prompts": prompts[: words.DESCRIBE_PROMPTS], "aspect": aspect}
-        elif job.task.operation in VIDEO_OPERATIONS:
-            clips = [self._download_clip(url) for url in poll.videos or poll.urls]
-            images = [clip.frames[0] for clip in clips]
+        elif job.task.operation is Operation.SHORTEN:  # words only: no picture
+            images, output = [], shortened(poll.text)
+            if not output["prompts"]:
+                raise _UpstreamFailed(f"{provider.name} answered the shorten with no prompts")
         else:
-            images = [self._download(url) for url in poll.urls]
-        if not images:
+            try:
+                clips, images = self._results(job.task.operation, poll)
+            except ResultMissing as missing:
+                raise _UpstreamFailed(str(missing)) from missing
+        if not images and job.task.operation is not Operation.SHORTEN:
             raise _UpstreamFailed(f"{provider.name} reported no results")
         upstream: dict[str, Any] = {"provider": provider.name, "task_id": attempt.upstream_id}
         cost = provider.cost_of(job.task.operation)
@@ -339,6 +322,13 @@ class RelayEngine:
         return EngineResult(
             images=images, seeds=[None] * len(images), videos=clips, output={**output, "upstream": upstream}
         )
+
+    def _results(self, operation: Operation, poll: Poll) -> tuple[list[Clip] | None, list[Image.Image]]:
+        if operation in VIDEO_OPERATIONS:
+            clips = [self.downloads.clip(url) for url in poll.videos or poll.urls]
+            return clips, [clip.frames[0] for clip in clips]
+        alpha = operation is Operation.REMOVE_BG  # the cut-out keeps its transparency
+        return None, [self.downloads.image(url, alpha) for url in poll.urls]
 
     def _poll_until_done(self, watch: Watch, client: Upstream, control: JobControl) -> Poll:
         misses, since = 0, 0.0
@@ -358,46 +348,6 @@ class RelayEngine:
             if poll.state != "waiting":
                 return poll
             control.report(poll.progress / 100)
-
-    def _download(self, url: str) -> Image.Image:
-        try:
-            data = self._fetch(url, self.net)
-            return Image.open(io.BytesIO(data)).convert("RGB")
-        except Exception as exc:  # a link that expired or does not answer with an image
-            raise _UpstreamFailed(
-                f"a result could not be fetched from the upstream ({type(exc).__name__})"
-            ) from exc
-
-    def _fetch(self, url: str, policy: NetPolicy) -> bytes:
-        """A result from the upstream's storage: a few at a time per process (hundreds of tasks
-        finishing together must not open thousands of connections), a transient failure (a
-        refused connection, a time-out, a 5xx) retried twice before the upstream is failed."""
-        for attempt in range(len(FETCH_BACKOFF_S) + 1):
-            try:
-                with self._downloads:
-                    data, _ = asyncio.run(fetch_bytes(url, policy))
-                return data
-            except ImageFetchError as err:
-                transient = (
-                    err.code == "timeout" or "download failed" in err.message or "HTTP 5" in err.message
-                )
-                if not transient or attempt == len(FETCH_BACKOFF_S):
-                    raise
-                time.sleep(FETCH_BACKOFF_S[attempt])
-        raise AssertionError("unreachable")
-
-    def _download_clip(self, url: str) -> Clip:
-        """An upstream MP4, decoded to frames (the worker encodes and stores it as its own)."""
-        try:
-            data = self._fetch(url, dataclasses.replace(self.net, max_bytes=MAX_CLIP_BYTES))
-            with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-                f.write(data)
-                f.flush()
-                return decode_mp4(Path(f.name))
-        except Exception as exc:  # expired, not a video, or cut short
-            raise _UpstreamFailed(
-                f"a clip could not be fetched from the upstream ({type(exc).__name__})"
-            ) from exc
 
 
 def _data_url(picture: Image.Image) -> str:

@@ -29,6 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from openmj.core.routing import END_FRAME, LOOP
 from openmj.core.tasks import Operation
 
 Dialect = Literal["evolink", "kie", "apixo", "mjproxy", "local"]
@@ -38,13 +39,28 @@ _O = Operation
 EXPRESSIBLE: dict[str, frozenset[Operation]] = {
     "evolink": frozenset(
         {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REMIX, _O.ZOOM, _O.PAN, _O.ENHANCE, _O.INPAINT}
+        | {_O.EDIT, _O.UPLOAD_PAINT, _O.RETEXTURE, _O.REMOVE_BG}
     ),
     "kie": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.VIDEO, _O.VIDEO_EXTEND}),
     "mjproxy": frozenset(
         {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ZOOM, _O.PAN, _O.MAKE_SQUARE, _O.INPAINT}
-        | {_O.VIDEO, _O.VIDEO_EXTEND, _O.BLEND, _O.DESCRIBE}
+        | {_O.VIDEO, _O.VIDEO_EXTEND, _O.VIDEO_UPSCALE, _O.BLEND, _O.DESCRIBE, _O.SHORTEN, _O.RETEXTURE}
     ),
-    "apixo": frozenset({_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE}),
+    "apixo": frozenset(
+        {_O.IMAGINE, _O.UPSCALE, _O.VARIATION, _O.REROLL, _O.ENHANCE, _O.EDIT, _O.UPLOAD_PAINT}
+    ),
+}
+#: what some APIs can add to an operation (core/routing.py `needs`): midjourney-proxy's video
+#: takes an `endImage` and `loop`; kie.ai's has neither
+EXTRAS: dict[str, frozenset[str]] = {"mjproxy": frozenset({END_FRAME, LOOP})}
+#: follow-ups an API takes as the source picture itself (a link or the image), not as its own task
+#: id: any provider of that API can run them, whichever made the source; every other follow-up
+#: goes only to the provider that made its source
+BY_PICTURE: dict[str, frozenset[Operation]] = {
+    "evolink": frozenset(),
+    "kie": frozenset({_O.VIDEO}),
+    "mjproxy": frozenset({_O.VIDEO}),
+    "apixo": frozenset({_O.EDIT}),
 }
 #: the pace each API's documentation recommends for status polling, seconds
 POLL_SECONDS = {"evolink": 3.0, "kie": 3.0, "apixo": 3.0, "mjproxy": 3.0, "local": 0.0}
@@ -108,6 +124,16 @@ class Provider(BaseModel):
             return frozenset(Operation)  # whatever this server's engine supports
         can = EXPRESSIBLE[self.dialect]
         return can & frozenset(self.operations) if self.operations is not None else can
+
+    @property
+    def offers(self) -> frozenset[str]:
+        """What it can be asked (core/routing.py `needs`): its operations and their extras."""
+        extras = EXTRAS.get(self.dialect, frozenset()) if Operation.VIDEO in self.serves else frozenset()
+        return frozenset(o.value for o in self.serves) | extras
+
+    def takes_picture(self, operation: Operation) -> bool:
+        """It runs this follow-up from the source picture, not from its own task id."""
+        return self.dialect == "local" or operation in BY_PICTURE[self.dialect]
 
     @property
     def poll_seconds(self) -> float:

@@ -1,5 +1,7 @@
-"""Clients for the upstream APIs: one small class per dialect, each turning a core task into that
-API's own calls (its models, index fields or button ids) and its answers back into a `Poll`.
+"""What every upstream client shares: the base `Upstream` (HTTP calls with their failures sorted),
+the `Poll` it answers with, and the task's prompt as an upstream is sent it. One client per API
+turns a core task into that API's own calls: `clients.py` (EvoLink, kie.ai, APIXO) and
+`mjproxy.py` (midjourney-proxy).
 
 Blocking (httpx): the relay engine runs in the worker's engine thread, like a diffusion job.
 Every failure is sorted here, once: `UpstreamError` is the upstream's (failover), `Refused` the
@@ -8,18 +10,13 @@ client's (reported, never retried).
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-from PIL import Image, ImageDraw
 
 from openmj.core.prompt.render import prompt_text
-from openmj.core.tasks import Operation, Speed, Task
+from openmj.core.tasks import Task
 from openmj.relay.providers import Provider
 
 
@@ -61,6 +58,7 @@ class InputImage:
     link: str | None
     data_url: str
     more: tuple[str, ...] = ()  # a blend's other images, as data URLs
+    end: str | None = None  # a video's last frame, as a data URL
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ class Upstream:
             raise UpstreamError(f"{self.provider.name}: malformed answer (not JSON)") from exc
         if r.status_code in (400, 404, 413, 422):
             raise Refused(
-                _message(data) or f"refused by the upstream ({r.status_code})", policy=is_policy(str(data))
+                message_of(data) or f"refused by the upstream ({r.status_code})", policy=is_policy(str(data))
             )
         if not 200 <= r.status_code < 300:
             raise UpstreamError(f"{self.provider.name}: unexpected status {r.status_code}")
@@ -129,8 +127,8 @@ class Upstream:
         if code == 429:
             raise UpstreamError(f"{self.provider.name}: rate limited (429)")
         if code in (400, 404, 422):
-            raise Refused(_message(data) or "refused", policy=is_policy(str(data)))
-        raise UpstreamError(f"{self.provider.name}: error {code}: {_message(data)[:200]}")
+            raise Refused(message_of(data) or "refused", policy=is_policy(str(data)))
+        raise UpstreamError(f"{self.provider.name}: error {code}: {message_of(data)[:200]}")
 
     def field(self, data: Any, *path: str) -> Any:
         """data[path…], or UpstreamError when the answer does not have it (malformed)."""
@@ -158,7 +156,7 @@ class Upstream:
         raise NotImplementedError
 
 
-def _message(data: Any) -> str:
+def message_of(data: Any) -> str:
     if isinstance(data, dict):
         for key in ("msg", "message", "description", "failReason"):
             if isinstance(data.get(key), str) and data[key]:
@@ -168,7 +166,7 @@ def _message(data: Any) -> str:
     return ""
 
 
-def _credits(data: Any) -> float | None:
+def credits_of(data: Any) -> float | None:
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
         return None
@@ -178,364 +176,49 @@ def _credits(data: Any) -> float | None:
     return None
 
 
-BLEND_SHAPES = {"1:1": "SQUARE", "2:3": "PORTRAIT", "3:2": "LANDSCAPE"}  # /mj/submit/blend
-
-
-def numbered_prompts(text: str) -> list[str]:
-    """midjourney-proxy's describe answer — "1️⃣ prompt\n\n2️⃣ prompt …" — as its prompts."""
-    out = []
-    for part in re.split(r"(?:^|\n)\s*(?:[1-9]\ufe0f?\u20e3|\d[.)])\s*", text):
-        if part.strip():
-            out.append(part.strip())
-    return out
-
-
-def mask_base64(mask: Any) -> str:
-    """A Vary (Region) mask as midjourney-proxy's `maskBase64` (a PNG, white = repaint): a data
-    link as it is, polygon areas drawn in their frame."""
-    if isinstance(mask, dict) and str(mask.get("url", "")).startswith("data:"):
-        return str(mask["url"])
-    if isinstance(mask, dict) and isinstance(mask.get("areas"), list) and mask["areas"]:
-        first = mask["areas"][0]
-        canvas = Image.new("L", (int(first["width"]), int(first["height"])), 0)
-        draw = ImageDraw.Draw(canvas)
-        for area in mask["areas"]:
-            sx, sy = canvas.width / float(area["width"]), canvas.height / float(area["height"])
-            pts = [float(v) for v in area["points"]]
-            draw.polygon([(pts[i] * sx, pts[i + 1] * sy) for i in range(0, len(pts) - 1, 2)], fill=255)
-        buf = io.BytesIO()
-        canvas.save(buf, format="PNG")
-        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    raise Refused("midjourney-proxy takes a Vary (Region) mask as base64 or areas, not as a link")
-
-
-def _motion_prompt(task: Task) -> str:
+def motion_prompt(task: Task) -> str:
     """A video's prompt: the words only (the upstream's own fields carry motion, batch, size)."""
     return str(task.spec.get("prompt", {}).get("text", "")).strip()
 
 
-def _prompt(task: Task) -> str:
+def prompt_of(task: Task) -> str:
     return prompt_text(task.spec.get("prompt", {}))
 
 
-def _options(task: Task) -> dict[str, Any]:
+def options_of(task: Task) -> dict[str, Any]:
     return dict(task.spec.get("options", {}))
 
 
-class EvoLink(Upstream):
-    dialect = "evolink"
-    SPEEDS = {Speed.TURBO: "turbo", Speed.DRAFT: "draft", Speed.RELAX: "fast", Speed.FAST: "fast"}
-
-    def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
-    ) -> str:
-        body: dict[str, Any]
-        if task.operation is Operation.IMAGINE:
-            speed = self.SPEEDS[task.speed]
-            body = {"model": "mj-v7", "prompt": _prompt(task), "model_params": {"speed": speed}}
-        else:
-            assert parent is not None
-            model, params = self._action(task)
-            source = {"task_id": parent.task_id, "image_number": parent.index}
-            body = {"model": model, "model_params": {**source, **params}}
-            if task.operation is Operation.REMIX or (task.operation is Operation.INPAINT and _prompt(task)):
-                body["prompt"] = _prompt(task)
-        if callback:
-            body["callback_url"] = callback
-        return str(self.field(self.call("POST", "/v1/images/generations", body), "id"))
-
-    @staticmethod
-    def _action(task: Task) -> tuple[str, dict[str, Any]]:
-        """EvoLink's model for an action, and its model_params (docs/api/evolink.md)."""
-        o, op = _options(task), task.operation
-        if op is Operation.UPSCALE:
-            return "mj-v7-upscale", {"type": "creative" if o.get("mode") == "creative" else "standard"}
-        if op is Operation.VARIATION:
-            return "mj-v7-variation", {"type": o.get("strength", "subtle")}
-        if op is Operation.REMIX:
-            return "mj-v7-remix", {"mode": o.get("strength", "strong")}
-        if op is Operation.ZOOM:
-            return "mj-v7-outpaint", {"scale": max(1.1, float(o.get("scale", 1.5)))}
-        if op is Operation.PAN:
-            return "mj-v7-pan", {"direction": o.get("direction", "down"), "scale": float(o.get("scale", 1.5))}
-        if op is Operation.ENHANCE:
-            return "mj-v7-enhance", {}
-        if op is Operation.INPAINT:  # Vary (Region): the mask as given (areas or a link)
-            return "mj-v7-inpaint", {"mask": o.get("mask")}
-        raise Refused(f"EvoLink has no model for {op.value}")
-
-    def poll(self, upstream_id: str) -> Poll:
-        data = self.call("GET", f"/v1/tasks/{upstream_id}")
-        status = self.field(data, "status")
-        if status == "completed":
-            return Poll("done", 100, [str(u) for u in self.field(data, "results")], credits=_credits(data))
-        if status in ("failed", "cancelled"):
-            error = data.get("error") or {}
-            code = str(error.get("code", ""))
-            refused = code in ("content_policy_violation", "invalid_parameters", "invalid_prompt")
-            return Poll("failed", error=str(error.get("message") or status), refused=refused)
-        return Poll("waiting", int(data.get("progress") or 0))
+def picture_link(start: InputImage | None) -> str:
+    """The picture an upload operation works on, as a link: the client's own, else the picture
+    itself as a data URL."""
+    if start is None:
+        raise Refused("this operation needs an image")
+    return start.link or start.data_url
 
 
-class Kie(Upstream):
-    dialect = "kie"
-    SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "fast"}
-
-    def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
-    ) -> str:
-        body: dict[str, Any]
-        if task.operation is Operation.IMAGINE:
-            body = {"taskType": "mj_txt2img", "prompt": _prompt(task), "speed": self.SPEEDS[task.speed]}
-            path = "/api/v1/mj/generate"
-        elif task.operation is Operation.VIDEO:
-            body, path = self._video(task, start), "/api/v1/mj/generate"
-        elif task.operation is Operation.VIDEO_EXTEND:
-            assert parent is not None
-            manual = bool(task.spec.get("video", {}).get("manual"))
-            body = {
-                "taskId": parent.task_id,
-                "index": parent.index,
-                "taskType": "mj_video_extend_manual" if manual else "mj_video_extend_auto",
-                "prompt": _motion_prompt(task) if manual else "",
-            }
-            path = "/api/v1/mj/generateVideoExtend"
-        else:
-            assert parent is not None
-            if task.operation not in (Operation.UPSCALE, Operation.VARIATION):
-                raise Refused(f"kie.ai has no call for {task.operation.value}")
-            body = {"taskId": parent.task_id, "imageIndex": parent.index}
-            path = (
-                "/api/v1/mj/generateUpscale"
-                if task.operation is Operation.UPSCALE
-                else "/api/v1/mj/generateVary"
-            )
-        if callback:
-            body["callBackUrl"] = callback
-        return str(self.field(self.envelope(self.call("POST", path, body)), "taskId"))
-
-    @staticmethod
-    def _video(task: Task, start: InputImage | None) -> dict[str, Any]:
-        video = task.spec.get("video", {})
-        if start is None or not start.link:
-            raise Refused("kie.ai takes a video's start image as a link")
-        if video.get("end_url") or video.get("loop"):
-            raise Refused("kie.ai has no end frame or loop for video")
-        return {
-            "taskType": "mj_video_hd" if video.get("resolution") == "hd" else "mj_video",
-            "prompt": _motion_prompt(task),
-            "fileUrls": [start.link],
-            "motion": video.get("motion", "low"),
-            "videoBatchSize": video.get("batch", 1),
-        }
-
-    def poll(self, upstream_id: str) -> Poll:
-        data = self.envelope(self.call("GET", "/api/v1/mj/record-info", params={"taskId": upstream_id}))
-        flag = self.field(data, "successFlag")
-        if flag == 1:
-            urls = [str(u["resultUrl"]) for u in self.field(data, "resultInfoJson", "resultUrls")]
-            return Poll("done", 100, urls)
-        if flag in (2, 3):
-            message = str(data.get("errorMessage") or "failed")
-            return Poll("failed", error=message, refused=data.get("errorCode") == 400)
-        return Poll("waiting")
+def canvas_of(task: Task, pos_name: str, *, keep_outside: bool = False) -> dict[str, Any]:
+    """The editor's fields: `canvas`, the image's place on it (`pos_name`: EvoLink's `img_pos`,
+    APIXO's `imgPos`) and the mask, if any. With `keep_outside`, an edit without a mask says what
+    Midjourney's editor repaints, the canvas around the image, for an API that would otherwise
+    repaint the whole picture (APIXO fills a missing mask with it)."""
+    o = options_of(task)
+    if "canvas" not in o:
+        return {}
+    out: dict[str, Any] = {"canvas": o["canvas"], pos_name: o["img_pos"]}
+    mask = o.get("mask") or (outside_mask(o["canvas"], o["img_pos"]) if keep_outside else None)
+    return out | ({"mask": mask} if mask else {})
 
 
-class Apixo(Upstream):
-    dialect = "apixo"
-    SPEEDS = {Speed.TURBO: "turbo", Speed.RELAX: "relaxed", Speed.FAST: "fast", Speed.DRAFT: "draft"}
-    PATH = "/api/v1/generateTask/midjourney"
-
-    def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
-    ) -> str:
-        if task.operation is Operation.IMAGINE:
-            inp: dict[str, Any] = {
-                "mode": "text-to-image",
-                "prompt": _prompt(task),
-                "speed": self.SPEEDS[task.speed],
-            }
-        else:
-            assert parent is not None
-            inp = {"taskId": parent.task_id, "imageIndex": parent.index}
-            if task.operation is Operation.UPSCALE:
-                inp |= {"mode": "upscale", "type": 1 if _options(task).get("mode") == "creative" else 0}
-            elif task.operation is Operation.VARIATION:
-                inp |= {"mode": "vary", "type": 1 if _options(task).get("strength") == "strong" else 0}
-            elif task.operation is Operation.ENHANCE:
-                inp |= {"mode": "enhance"}
-            elif task.operation is Operation.REROLL:
-                inp = {"mode": "reroll", "taskId": parent.task_id}
-            else:
-                raise Refused(f"APIXO has no mode for {task.operation.value}")
-        body: dict[str, Any] = {"request_type": "async", "input": inp}
-        if callback:  # APIXO calls back only in callback mode
-            body |= {"request_type": "callback", "callback_url": callback}
-        return str(self.field(self.envelope(self.call("POST", self.PATH, body)), "taskId"))
-
-    def poll(self, upstream_id: str) -> Poll:
-        data = self.envelope(
-            self.call("GET", "/api/v1/statusTask/midjourney", params={"taskId": upstream_id})
-        )
-        state = self.field(data, "state")
-        if state == "success":
-            try:
-                urls = json.loads(self.field(data, "resultJson"))["resultUrls"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UpstreamError(f"{self.provider.name}: malformed resultJson") from exc
-            return Poll("done", 100, [str(u) for u in urls])
-        if state == "failed":
-            code = str(data.get("failCode") or "")
-            return Poll(
-                "failed",
-                error=str(data.get("failMsg") or code),
-                refused=code in ("CONTENT_VIOLATION", "INVALID_PROMPT"),
-            )
-        return Poll("waiting")
-
-
-class MidjourneyProxy(Upstream):
-    dialect = "mjproxy"
-
-    def headers(self) -> dict[str, str]:
-        return {"mj-api-secret": self.provider.secret}
-
-    def _result(self, data: Any, *, modal: bool = False) -> str:
-        code = self.field(data, "code")
-        if code in (1, 22) or (modal and code == 21):  # 22: queued upstream; 21: a modal is open
-            return str(self.field(data, "result"))
-        if code in (4, 24):
-            raise Refused(_message(data) or "refused", policy=code == 24)
-        raise UpstreamError(f"{self.provider.name}: code {code}: {_message(data)[:200]}")
-
-    def _button(self, task: Task, parent: Parent) -> str:
-        """The parent's button for this action, by its id's shape (midjourney-proxy's own ids)."""
-        buttons = self.field(self.call("GET", f"/mj/task/{parent.task_id}/fetch"), "buttons")
-        ids = [str(b.get("customId", "")) for b in buttons if isinstance(b, dict)]
-        n, options = parent.index + 1, _options(task)
-        op = task.operation
-        if op is Operation.REROLL:
-            wanted = ["::reroll::"]
-        elif op is Operation.UPSCALE and options.get("factor", 2) == 1:
-            wanted = [f"::upsample::{n}::"]
-        elif op is Operation.UPSCALE:
-            wanted = [f"_2x_{options.get('mode', 'subtle')}::", "upsample_v5_2x::"]
-        elif op is Operation.VARIATION:
-            strength = "high" if options.get("strength") == "strong" else "low"
-            wanted = [f"::variation::{n}::", f"::{strength}_variation::"]
-        elif op is Operation.ZOOM and float(options.get("scale", 0)) in (1.5, 2.0):
-            wanted = [f"MJ::Outpaint::{'50' if float(options['scale']) == 2.0 else '75'}::"]
-        elif op is Operation.PAN:
-            wanted = [f"::pan_{options.get('direction', 'down')}::"]
-        elif op is Operation.MAKE_SQUARE:
-            wanted = ["MJ::Outpaint::100::"]
-        elif op is Operation.INPAINT:
-            wanted = ["MJ::Inpaint::"]
-        else:  # a custom zoom would need the modal window
-            raise Refused(f"midjourney-proxy has no button for {op.value} {options}")
-        for w in wanted:
-            for cid in ids:
-                if w in cid + "::":
-                    return cid
-        raise Refused(f"the upstream task {parent.task_id} offers no button for {task.operation.value}")
-
-    def submit(
-        self, task: Task, parent: Parent | None, callback: str | None = None, start: InputImage | None = None
-    ) -> str:
-        hook: dict[str, Any] = {"notifyHook": callback} if callback else {}
-        if task.operation is Operation.DESCRIBE:
-            if start is None:
-                raise Refused("describe needs an image")
-            return self._result(self.call("POST", "/mj/submit/describe", {"base64": start.data_url, **hook}))
-        if task.operation is Operation.BLEND:
-            if start is None:
-                raise Refused("blend needs images")
-            shape = BLEND_SHAPES.get(str(_options(task).get("dimensions", "1:1")), "SQUARE")
-            body = {"base64Array": [start.data_url, *start.more], "dimensions": shape, **hook}
-            return self._result(self.call("POST", "/mj/submit/blend", body))
-        if task.operation in (Operation.VIDEO, Operation.VIDEO_EXTEND):
-            return self._result(
-                self.call("POST", "/mj/submit/video", {**self._video(task, parent, start), **hook})
-            )
-        if task.operation is Operation.IMAGINE:
-            body = {"prompt": _prompt(task), **hook}
-            return self._result(self.call("POST", "/mj/submit/imagine", body))
-        assert parent is not None
-        body = {"taskId": parent.task_id, "customId": self._button(task, parent), **hook}
-        if task.operation is not Operation.INPAINT:
-            return self._result(self.call("POST", "/mj/submit/action", body))
-        # Vary (Region) is two calls: the button opens a modal window (code 21), the mask fills it
-        mask = mask_base64(_options(task).get("mask"))
-        modal = self._result(self.call("POST", "/mj/submit/action", body), modal=True)
-        filled = {"taskId": modal, "maskBase64": mask, "prompt": _prompt(task), **hook}
-        return self._result(self.call("POST", "/mj/submit/modal", filled))
-
-    def poll(self, upstream_id: str) -> Poll:
-        data = self.call("GET", f"/mj/task/{upstream_id}/fetch")
-        if data is None:
-            raise UpstreamError(f"{self.provider.name}: task {upstream_id} is unknown upstream")
-        return self._poll_of(data)
-
-    @staticmethod
-    def _video(task: Task, parent: Parent | None, start: InputImage | None) -> dict[str, Any]:
-        video = task.spec.get("video", {})
-        body: dict[str, Any] = {"prompt": _motion_prompt(task), "motion": video.get("motion", "low")}
-        if task.operation is Operation.VIDEO_EXTEND:
-            assert parent is not None
-            return body | {"action": "extend", "taskId": parent.task_id, "index": parent.index}
-        if start is None:
-            raise Refused("a video needs a start image")
-        if video.get("end_url"):
-            raise Refused("an end frame cannot be relayed to midjourney-proxy yet")
-        return body | {
-            "image": start.data_url,
-            "loop": bool(video.get("loop")),
-            "batchSize": video.get("batch", 4),
-            "videoType": "vid_1.1_i2v_720" if video.get("resolution") == "hd" else "vid_1.1_i2v_480",
-        }
-
-    bulk = True  # new-api polls midjourney-proxy channels the same way
-
-    def poll_many(self, upstream_ids: list[str]) -> dict[str, Poll]:
-        """`POST /mj/task/list-by-condition {ids}`: the tasks it knows (missing ids are left out)."""
-        data = self.call("POST", "/mj/task/list-by-condition", {"ids": upstream_ids})
-        if not isinstance(data, list):
-            raise UpstreamError(f"{self.provider.name}: malformed answer (list-by-condition is no list)")
-        wanted = set(upstream_ids)
-        out: dict[str, Poll] = {}
-        for item in data:
-            tid = str(item.get("id")) if isinstance(item, dict) else ""
-            if tid in wanted:
-                out[tid] = self._poll_of(item)
-        return out
-
-    def _poll_of(self, data: Any) -> Poll:
-        status = self.field(data, "status")
-        if status == "SUCCESS":
-            urls = [
-                str(u["url"]) for u in data.get("imageUrls") or [] if isinstance(u, dict) and u.get("url")
-            ]
-            videos = [
-                str(u["url"]) for u in data.get("videoUrls") or [] if isinstance(u, dict) and u.get("url")
-            ]
-            text = str(data.get("prompt") or (data.get("properties") or {}).get("finalPrompt") or "")
-            if not urls and data.get("imageUrl"):
-                urls = [str(data["imageUrl"])]
-            return Poll("done", 100, urls, videos=videos, text=text)
-        if status in ("FAILURE", "CANCEL"):
-            reason = str(data.get("failReason") or status)
-            return Poll("failed", error=reason, refused=is_policy(reason))
-        progress = str(data.get("progress") or "0").rstrip("%")
-        return Poll("waiting", int(progress) if progress.isdigit() else 0)
-
-
-CLIENTS: dict[str, type[Upstream]] = {
-    "evolink": EvoLink,
-    "kie": Kie,
-    "apixo": Apixo,
-    "mjproxy": MidjourneyProxy,
-}
-
-
-def client_for(provider: Provider) -> Upstream:
-    return CLIENTS[provider.dialect](provider)
+def outside_mask(canvas: dict[str, Any], pos: dict[str, Any]) -> dict[str, Any] | None:
+    """The canvas around the image as mask areas (up to four bands), None if it has none."""
+    cw, ch = int(canvas["width"]), int(canvas["height"])
+    x0, y0 = max(0, int(pos["x"])), max(0, int(pos["y"]))
+    x1, y1 = min(cw, int(pos["x"]) + int(pos["width"])), min(ch, int(pos["y"]) + int(pos["height"]))
+    bands = [(0, 0, cw, y0), (0, y1, cw, ch), (0, y0, x0, y1), (x1, y0, cw, y1)]
+    areas = [
+        {"width": cw, "height": ch, "points": [a, b, c, b, c, d, a, d]}
+        for a, b, c, d in bands
+        if c > a and d > b
+    ]
+    return {"areas": areas} if areas else None

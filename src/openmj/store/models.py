@@ -148,6 +148,16 @@ class RateCountRow(Base):
     used: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ProviderHealthRow(Base):
+    """A relay provider cooling down, seen by every gateway node (relay/health.py, store/health.py)."""
+
+    __tablename__ = "provider_health"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[float] = mapped_column(Double)  # Unix time the cool-down ends
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
 class WorkerNodeRow(Base):
     """A worker process and what it serves, rewritten by it every `registry_seconds`
     (store/registry.py, core/workers.py)."""

@@ -138,8 +138,9 @@ async function loadPrices() {
   const note = document.createElement("p");
   note.className = "muted";
   note.textContent = r.relay ? "Relay providers (keys never shown):" : "No relay: every task runs on this deployment's model.";
-  $("providers").replaceChildren(note, ...(r.relay ? [table(["Name", "Dialect", "Base URL", "Priority", "Weight", "Key"],
-    r.providers.map((x) => [x.name, x.dialect, x.baseUrl || "–", String(x.priority), String(x.weight), x.key]))] : []));
+  $("providers").replaceChildren(note, ...(r.relay ? [table(["Name", "Dialect", "Base URL", "Priority", "Weight", "Key", "Cooling down"],
+    r.providers.map((x) => [x.name, x.dialect, x.baseUrl || "–", String(x.priority), String(x.weight), x.key,
+      x.coolingUntil ? `until ${when(x.coolingUntil)} (${x.coolingReason})` : "–"]))] : []));
 }
 
 $("new-key").addEventListener("submit", (e) => {
