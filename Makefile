@@ -9,7 +9,7 @@ TEST_WORKERS ?= 3
 PORT ?= 8000
 DATA ?= data
 
-.PHONY: run test setup setup-dev lint bench clean
+.PHONY: run test setup setup-dev lint bench soak clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: setup-dev
 
 bench: setup-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py
+
+# issue 18's soak: 2 API nodes + 2 workers on a private PostgreSQL and SeaweedFS, 200 tasks through
+# the four APIs, 24 SIGKILLs; prints the counts, exits 1 if anything was lost or charged twice
+SOAK_TASKS ?= 200
+soak: setup-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tests.soak --tasks $(SOAK_TASKS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

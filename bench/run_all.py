@@ -30,6 +30,7 @@ from bench import (  # noqa: E402
     bench_store,
     bench_video,
     bench_words,
+    bench_workers,
 )
 
 
@@ -77,6 +78,11 @@ def main() -> None:
         print("## API on PostgreSQL\n", flush=True)
         results["postgres"] = bench_pg.run(min(args.seconds, 8), args.concurrency)
         print(results["postgres"]["markdown"] + "\n", flush=True)
+
+    if not args.skip_postgres:
+        print("## Workers on PostgreSQL: throughput and queue pickup (tiny model)\n", flush=True)
+        results["workers"] = bench_workers.run()
+        print(results["workers"]["markdown"] + "\n", flush=True)
 
     print("## Engine overhead (tiny model, CPU)\n", flush=True)
     results["engine"] = bench_engine.run(args.runs)

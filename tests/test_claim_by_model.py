@@ -48,3 +48,29 @@ def test_workers_claim_only_their_models(tmp_path: Path) -> None:
         await db.dispose()
 
     asyncio.run(scenario())
+
+
+def test_workers_claim_only_the_operations_they_run(tmp_path: Path) -> None:
+    """A worker without a video model leaves video tasks to one that has it (issue 18)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    migrate_sync(url)
+
+    async def scenario() -> None:
+        db = Database(url)
+        repo = Repository(db)
+        key = (await create_key(repo, credits=100)).key
+        now = 1_700_000_000.0
+        video = _task(key.id, "tiny", now)
+        video.operation = Operation.VIDEO
+        image = _task(key.id, "tiny", now + 1)
+        for t in (video, image):
+            assert await repo.insert_task(t, 20, max_unfinished=None, queue_cap=10**6) == "ok"
+        stills = [op.value for op in Operation if op is not Operation.VIDEO]
+        got = await repo.claim("w-stills", 30, ["tiny"], stills)
+        assert got is not None and got.id == image.id  # the older video task is passed over
+        assert await repo.claim("w-stills", 30, ["tiny"], stills) is None
+        got = await repo.claim("w-all", 30, ["tiny"], None)
+        assert got is not None and got.id == video.id
+        await db.dispose()
+
+    asyncio.run(scenario())

@@ -28,15 +28,11 @@ BUCKET = "openmj-media"
 DAY = 86400.0
 
 
-@pytest.fixture(scope="session")
-def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3()
-    try:  # stopped even when it never came up
-        server.start()
-        server.create_bucket(BUCKET)
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def s3(seaweed: SeaweedS3) -> SeaweedS3:
+    """The session's SeaweedFS (tests/conftest.py) with this module's bucket."""
+    seaweed.create_bucket(BUCKET)
+    return seaweed
 
 
 @pytest.fixture(scope="module")

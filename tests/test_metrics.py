@@ -19,11 +19,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from openmj.core.tasks import Operation
 from openmj.metrics import Metrics, serve_node_metrics
 from openmj.store.models import LedgerRow, TaskRow
 from openmj.store.stats import StatsReader
-from tests.fake_engine import SUPPORTED, FakeEngine
+from tests.fake_engine import FakeEngine
 from tests.live import LiveServer, free_port, make_settings, wait_until
 from tests.loopback import Receiver
 from tests.pg import pg_bin
@@ -70,10 +69,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The fake engine without upscale: an upscale task fails on the worker (and is refunded)."""
     settings = make_settings(tmp_path_factory.mktemp("data-metrics"), metrics_cache_seconds=0)
-    engine = FakeEngine(operations=SUPPORTED - {Operation.UPSCALE})
-    with LiveServer(settings, engine) as live:
+    with LiveServer(settings, FakeEngine()) as live:
         yield live
 
 
@@ -87,7 +84,8 @@ def finished(client: httpx.Client, task_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def made(server: LiveServer, receiver: Receiver) -> dict[str, Any]:
-    """Two imagines (one with a callback), one upscale that fails: the tasks the tests count."""
+    """Two imagines (one with a callback), one upscale that fails on the worker, before the engine,
+    and is refunded (its source image is gone): the tasks the tests count."""
     c = server.client(server.create_key(credits=1000))
     first = c.post(
         "/v1/images/generations",
@@ -95,6 +93,7 @@ def made(server: LiveServer, receiver: Receiver) -> dict[str, Any]:
     ).json()
     second = c.post("/v1/images/generations", json={"model": "mj-v7", "prompt": "a blue owl --seed 2"}).json()
     done = [finished(c, first["id"]), finished(c, second["id"])]
+    server.runtime.media.delete_task(first["id"])  # as expiry would
     upscale = c.post(
         "/v1/images/generations",
         json={"model": "mj-v7-upscale", "model_params": {"task_id": first["id"], "image_number": 1}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,7 +38,9 @@ from openmj.media.storage import MediaStore
 from openmj.metrics import CONTENT_TYPE, Metrics, RequestMetrics, serve_node_metrics
 from openmj.moderation import PromptModerator, image_moderator_from_env
 from openmj.net import NetPolicy
+from openmj.nodes import LiveWorkers, NodeRecord
 from openmj.queue import Reaper, Worker
+from openmj.readiness import probe
 from openmj.relay import hooks as relay_hooks
 from openmj.service import TaskService
 from openmj.store.db import Database, KeyChanges
@@ -67,6 +70,13 @@ class Runtime:
     deliverer: CallbackDeliverer | None = None
     translator: LocalTranslator | None = None
     metrics: Metrics | None = None
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    # set when the workers must claim nothing more (a drain, then the stop)
+    no_claims: asyncio.Event = field(default_factory=asyncio.Event)
+    worker_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    draining: bool = False
+    node: NodeRecord | None = None  # this process's row in the worker registry
+    live_workers: LiveWorkers | None = None
 
 
 class BodyLimit:
@@ -194,6 +204,21 @@ def create_app(
                 "workers": len(runtime.workers),
             }
         )
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """For load balancers: 200 when this node can serve, 503 with the reasons when not."""
+        if not runtime.ready:
+            return JSONResponse({"status": "starting", "reasons": ["starting"]}, status_code=503)
+        if runtime.draining:
+            return JSONResponse(
+                {"status": "draining", "reasons": ["draining: this node is stopping"]}, status_code=503
+            )
+        assert runtime.db is not None and runtime.media is not None
+        checks = await probe(runtime.db, runtime.media)
+        reasons = [f"{name}: {state}" for name, state in checks.items() if state != "ok"]
+        body = {"status": "not_ready" if reasons else "ready", "checks": checks, "reasons": reasons}
+        return JSONResponse(body, status_code=503 if reasons else 200)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
@@ -349,10 +374,14 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
     rt.repo = Repository(rt.db)
     if (share_health := getattr(rt.engine, "share_health", None)) is not None:
         share_health(rt.db, rt.loop)  # the relay: cool-downs seen by every node (docs/relay.md)
+    rt.live_workers = LiveWorkers(rt.db, s.worker_ttl_seconds)
+    models = served_models(s)
     if app is not None and rt.metrics is not None:  # an API node reports the database's numbers
-        rt.metrics.watch_database(rt.db, s.metrics_window_seconds, s.metrics_cache_seconds)
+        rt.metrics.watch_database(
+            rt.db, s.metrics_window_seconds, s.metrics_cache_seconds, s.worker_ttl_seconds, models.caps
+        )
     rt.media = open_media(s)
-    wakeup = Wakeup()
+    wakeup = rt.wakeup
     net = NetPolicy(allow_private=s.allow_private_network)
     shared = s.rate_limits == "database" or (s.rate_limits == "auto" and not rt.db.sqlite)
     limiter = SharedRateLimiter(rt.db) if shared else RateLimiter()
@@ -370,11 +399,12 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
         queue_cap=s.queue_cap,
         wakeup=wakeup,
         seed=s.seed,
-        models=served_models(s),
+        models=models,
         net=net,
         moderator=PromptModerator.from_env(),
         translator=rt.translator,
         translate_scope=s.translate_prompts,
+        served=rt.live_workers.serves,
     )
     signer = UrlSigner(s.resolved_secret(), s.resolved_public_url)
     context = Context(service=rt.service, signer=signer, net=net)
@@ -397,7 +427,12 @@ async def _start(rt: Runtime, app: FastAPI | None) -> None:
                 on_engine_run=rt.metrics.observe_engine_run if rt.metrics else None,
             )
             rt.workers.append(worker)
-            rt.background.append(asyncio.create_task(worker.run_forever(rt.stop)))
+            rt.worker_tasks.append(asyncio.create_task(worker.run_forever(rt.no_claims)))
+        rt.background.extend(rt.worker_tasks)
+        workers = rt.workers
+        rt.node = NodeRecord(rt.db, rt.engine, len(workers), lambda: sum(w.running for w in workers))
+        await rt.node.announce()  # the API nodes count on this node from now on
+        rt.background.append(asyncio.create_task(rt.node.run_forever(rt.stop, s.registry_seconds)))
     if not rt.db.sqlite:
         key_change = rt.db.key_changes.remote_change
         channels: dict[str, Callable[[str], None]] = {KeyChanges.CHANNEL: lambda _p: key_change()}
@@ -433,8 +468,32 @@ async def _listen(
                 await asyncio.wait_for(stop.wait(), 5)
 
 
+async def drain(rt: Runtime, grace: float, notice: float = 0.0) -> None:
+    """Stop taking work, keep the process up: /readyz answers 503, the workers claim nothing
+    new and the registry says so; return once the running tasks finished or after `grace`
+    seconds (the stop then hands the rest back to the queue), and not before `notice` seconds."""
+    if rt.draining:
+        return
+    started = time.monotonic()
+    rt.draining = True
+    rt.no_claims.set()
+    rt.wakeup.notify()  # idle workers see it now rather than at their next poll
+    if rt.node is not None:
+        await rt.node.drain()
+    running = sum(w.running for w in rt.workers)
+    log.info("draining: %d running task(s), up to %g s to finish", running, grace)
+    if rt.worker_tasks:
+        await asyncio.wait(rt.worker_tasks, timeout=grace)
+    await asyncio.sleep(max(0.0, notice - (time.monotonic() - started)))
+    left = sum(w.running for w in rt.workers)
+    if left:
+        log.warning("drained for %g s: %d task(s) still running are stopped and handed back", grace, left)
+
+
 async def _stop(rt: Runtime) -> None:
     rt.ready = False
+    rt.draining = True
+    rt.no_claims.set()
     rt.stop.set()
     for w in rt.workers:
         w.shutdown()  # the engine stops at its next step and the task goes back to the queue
@@ -445,6 +504,8 @@ async def _stop(rt: Runtime) -> None:
     for t in rt.background:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
+    if rt.node is not None:
+        await rt.node.withdraw()
     if rt.db is not None:
         await rt.db.dispose()
 
@@ -463,10 +524,16 @@ async def run_worker_node(settings: Settings, engine: Engine) -> None:
         else None
     )
     loop = asyncio.get_running_loop()
-    done = asyncio.Event()
+    signals: asyncio.Queue[int] = asyncio.Queue()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
-    await done.wait()
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    await signals.get()
+    # the first signal drains; a second one while draining stops at once
+    draining = asyncio.create_task(drain(rt, settings.drain_seconds))
+    second = asyncio.create_task(signals.get())
+    await asyncio.wait({draining, second}, return_when=asyncio.FIRST_COMPLETED)
+    for t in (draining, second):
+        t.cancel()
     if close_metrics is not None:
         close_metrics()
     await _stop(rt)

@@ -210,8 +210,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API (all four dialects) and, unless --no-worker, the workers, in one process."""
-    import uvicorn
-
+    from openmj import serving
     from openmj.app import create_app
 
     _logging()
@@ -237,13 +236,7 @@ def serve(
     translator = _load_translator(settings)
     typer.echo(f"openmj listening on {settings.resolved_public_url}", err=True)
     typer.echo(f"the studio: open {settings.resolved_public_url}/ and paste a key", err=True)
-    uvicorn.run(
-        create_app(settings, engine, translator),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        timeout_graceful_shutdown=20,
-    )
+    serving.serve(create_app(settings, engine, translator), settings)
 
 
 @app.command()

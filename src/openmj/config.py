@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     task_timeout_seconds: float = 20 * 60  # EvoLink documents ~20 minutes (EvoLink's mj-v7 page)
     poll_seconds: float = 0.5  # worker idle poll when no wake-up arrives
 
+    # the worker registry (docs/deployment.md, "Which models are served"): each worker process
+    # records itself this often; one not heard from for `worker_ttl_seconds` counts as gone
+    registry_seconds: float = 10.0
+    worker_ttl_seconds: float = 45.0
+
+    # graceful stop (docs/deployment.md, "Stopping a node"): after SIGTERM or SIGINT a node claims
+    # nothing new and /readyz answers 503; running tasks get `drain_seconds` to finish before they
+    # go back to the queue; an API node keeps answering for `drain_notice_seconds` at least, so a
+    # load balancer that polls /readyz stops sending it requests first. A second signal stops at once.
+    drain_seconds: float = 25.0
+    drain_notice_seconds: float = 0.0
+
     # /metrics (docs/metrics.md): latency histograms cover the tasks finished this long ago at
     # most; the database is read at most once per cache period; a worker node's own port
     metrics_window_seconds: float = 3600.0

@@ -85,9 +85,18 @@ class Metrics:
         self._lock = asyncio.Lock()
         self._read_at: float | None = None  # monotonic time of the last database read
 
-    def watch_database(self, db: Database, window_seconds: float, cache_seconds: float) -> None:
-        """Add the database's numbers (API nodes; a worker node exposes only its own)."""
-        self._database = DatabaseCollector(StatsReader(db, window_seconds))
+    def watch_database(
+        self,
+        db: Database,
+        window_seconds: float,
+        cache_seconds: float,
+        worker_ttl: float = 45.0,
+        models: Iterable[str] = (),
+    ) -> None:
+        """Add the database's numbers (API nodes; a worker node exposes only its own). `models`:
+        the deployment's models, reported with 0 worker nodes when none serves them."""
+        self._database = DatabaseCollector(StatsReader(db, window_seconds, worker_ttl=worker_ttl))
+        self._database.models = tuple(models)
         self.cache_seconds = cache_seconds
         self.registry.register(self._database)
 
@@ -118,6 +127,7 @@ class DatabaseCollector(Collector):
         self.reader = reader
         self.latest: Stats | None = None
         self.up = False
+        self.models: tuple[str, ...] = ()
 
     def describe(self) -> Iterable[Metric]:
         return []  # the families depend on the data; nothing to check at registration
@@ -132,6 +142,7 @@ class DatabaseCollector(Collector):
         yield from _task_families(stats)
         yield from _latency_families(stats)
         yield from _credit_families(stats)
+        yield from _node_families(stats, self.models)
         callbacks = GaugeMetricFamily(
             "openmj_callbacks",
             "Callback deliveries in the outbox by state: pending, delivered, dead (retries exhausted), "
@@ -166,6 +177,31 @@ def _task_families(stats: Stats) -> Iterable[Metric]:
         "Workers holding a task now, on every node (distinct lease owners).",
         value=stats.busy_workers,
     )
+
+
+def _node_families(stats: Stats, expected: Iterable[str]) -> Iterable[Metric]:
+    """The worker registry: live worker processes, and how many of them serve each model."""
+    nodes = GaugeMetricFamily(
+        "openmj_worker_nodes",
+        "Worker processes heard from within OPENMJ_WORKER_TTL_SECONDS, by state: serving or draining.",
+        labels=["state"],
+    )
+    for state in ("serving", "draining"):
+        nodes.add_metric([state], sum(1 for n in stats.nodes if n.draining == (state == "draining")))
+    yield nodes
+    models = GaugeMetricFamily(
+        "openmj_model_worker_nodes",
+        "Live worker processes that claim tasks of each model (not draining); a model at 0 has "
+        "its tasks wait, then time out.",
+        labels=["model"],
+    )
+    counts = dict.fromkeys(expected, 0)
+    for node in stats.nodes:
+        for model in node.models:
+            counts[model] = counts.get(model, 0) + (0 if node.draining else 1)
+    for model, n in sorted(counts.items()):
+        models.add_metric([model], n)
+    yield models
 
 
 def _latency_families(stats: Stats) -> Iterable[Metric]:

@@ -26,6 +26,7 @@ from openmj.engines.base import Engine, EngineJob, EngineResult, JobControl, Job
 from openmj.media.backend import MediaBackend
 from openmj.media.grid import GRID_NAME, grid_size, make_grid
 from openmj.moderation import ImageModerator
+from openmj.store import registry
 from openmj.store.limits import forget_before
 from openmj.store.repo import OutboxSpec, Repository
 from openmj.wakeup import Wakeup
@@ -66,11 +67,19 @@ class Worker:
         # an engine that mostly waits (the relay polls upstreams) runs many tasks at once, each
         # in a thread of its own pool; a local model runs one (its device is the limit)
         self.concurrency = max(1, int(getattr(engine, "concurrency", 1)))
+        # the operations it claims: None when it runs them all (the claim query stays the plain one)
+        ops = [op.value for op in Operation if engine.supports(op)]
+        self.operations = None if len(ops) == len(Operation) else ops
         self._pool = (
             ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"relay-{self.id}")
             if self.concurrency > 1
             else None
         )
+
+    @property
+    def running(self) -> int:
+        """Tasks this worker is running now."""
+        return len(self._running)
 
     def shutdown(self) -> None:
         for control in list(self._running):
@@ -107,7 +116,7 @@ class Worker:
         while not stop.is_set():
             await slots.acquire()
             try:
-                task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
+                task = await self._claim()
             except Exception:
                 log.exception("worker %s: unexpected error", self.id)
                 task = None
@@ -121,8 +130,13 @@ class Worker:
         if jobs:
             await asyncio.wait(jobs)
 
+    async def _claim(self) -> Task | None:
+        return await self.repo.claim(
+            self.id, self.settings.lease_seconds, self.engine.model_names, self.operations
+        )
+
     async def run_one(self) -> bool:
-        task = await self.repo.claim(self.id, self.settings.lease_seconds, self.engine.model_names)
+        task = await self._claim()
         if task is None:
             return False
         await self._run(task)
@@ -340,6 +354,7 @@ class Reaper:
         self.settings = settings
         self.wakeup = wakeup
         self._last_media_sweep = 0.0
+        self._last_registry_sweep = 0.0
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -375,6 +390,11 @@ class Reaper:
                 refund=True,
                 outbox=OutboxSpec("failed"),
             )
+        if now - self._last_registry_sweep >= self.settings.registry_seconds:
+            self._last_registry_sweep = now
+            # worker processes silent past the TTL (killed, machine lost) leave the registry
+            if gone := await registry.forget_silent(self.repo.db, now - self.settings.worker_ttl_seconds):
+                log.warning("worker registry: %d silent worker process(es) removed", gone)
         if now - self._last_media_sweep >= self.settings.media_cleanup_seconds:
             self._last_media_sweep = now
             await self.delete_expired_media(now)

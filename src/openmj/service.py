@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,7 @@ class TaskService:
         moderator: PromptModerator | None = None,
         translator: Translator | None = None,
         translate_scope: str = "cjk",
+        served: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.repo = repo
         self.auth = auth
@@ -114,6 +115,8 @@ class TaskService:
         self.translator = translator
         self.translate_scope = translate_scope  # for dialects whose requests have no translation flag
         self._estimates: dict[str, float] = {}
+        # (model, operation) → whether a live worker would claim it (nodes.LiveWorkers.serves)
+        self.served = served
         self._estimate_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ auth
@@ -399,8 +402,15 @@ class TaskService:
     async def list(self, key: ApiKey, **filters: Any) -> tuple[list[Task], int]:
         return await self.repo.list_tasks(key.id, **filters)
 
-    async def estimate(self, task: Task) -> int:
-        """Seconds until the result: queue position × average run time, plus this task's remainder."""
+    async def estimate(self, task: Task) -> int | None:
+        """Seconds until the result: queue position × average run time, plus this task's remainder;
+        None (unknown) for a waiting task that no live worker serves: it runs only once one starts."""
+        if (
+            task.status is Status.PENDING
+            and self.served is not None
+            and not await self.served(task.engine_model, task.operation.value)
+        ):
+            return None
         avg = self._estimates.get(task.operation.value)
         if avg is None:
             async with self._estimate_lock:  # one look-up when many requests miss at once

@@ -194,6 +194,31 @@ async def queue(request: Request) -> JSONResponse:
     )
 
 
+@router.get("/workers")
+async def workers(request: Request) -> JSONResponse:
+    """The live worker processes of the registry (docs/deployment.md, "Which models are served")."""
+    nodes = await request.app.state.runtime.live_workers.nodes()
+    return JSONResponse(
+        {
+            "workers": [
+                {
+                    "id": n.id,
+                    "host": n.host,
+                    "pid": n.pid,
+                    "models": list(n.models),
+                    "operations": sorted(n.operations),
+                    "workers": n.workers,
+                    "running": n.running,
+                    "draining": n.draining,
+                    "startedAt": n.started_at,
+                    "lastSeen": n.last_seen,
+                }
+                for n in nodes
+            ]
+        }
+    )
+
+
 @router.get("/providers")
 async def providers(request: Request) -> JSONResponse:
     """The relay's providers, keys never shown (only whether one is set)."""

@@ -44,6 +44,10 @@ class MediaBackend(Protocol):
         """Every file of these tasks (expiry, retention), in as few calls as the store allows."""
         ...
 
+    def check(self) -> None:
+        """Raise OSError unless the store can be reached and written (/readyz)."""
+        ...
+
 
 def open_media(settings: Settings) -> MediaBackend:
     """The store `media_url` names: unset is data_dir/media, s3://bucket/prefix a bucket."""

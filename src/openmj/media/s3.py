@@ -105,6 +105,11 @@ class S3MediaStore:
     def valid(self, task_id: str, name: str) -> bool:
         return valid_names(task_id, name)
 
+    def check(self) -> None:
+        """The bucket answers with these credentials (HEAD: no object written per probe)."""
+        with _as_os_error(self.bucket):
+            self.client.head_bucket(Bucket=self.bucket)
+
     def _put(self, task_id: str, name: str, data: bytes, content_type: str) -> None:
         if not self.valid(task_id, name):
             raise ValueError(f"not a media name: {task_id}/{name}")

@@ -6,6 +6,7 @@ import io
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,11 @@ class MediaStore:
 
     def valid(self, task_id: str, name: str) -> bool:
         return valid_names(task_id, name)
+
+    def check(self) -> None:
+        """Create and remove a file: a full disk, a read-only or vanished mount raise OSError."""
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".ready-"):
+            pass
 
     def path(self, task_id: str, name: str) -> Path | None:
         """The file for a URL path segment pair, or None if the names are not ours to serve."""

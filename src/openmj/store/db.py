@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -20,8 +21,10 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -125,6 +128,19 @@ class Database:
     async def migrate(self) -> None:
         await asyncio.to_thread(migrate_sync, self.url)
 
+    async def revision(self) -> str | None:
+        """The schema's migration revision (None: never migrated); any failure to reach the
+        database raises."""
+        async with self.read_engine.connect() as conn:
+            try:
+                return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            except ProgrammingError:  # PostgreSQL: no such table
+                return None
+            except OperationalError as exc:  # SQLite says "no such table" this way
+                if "no such table" in str(exc):
+                    return None
+                raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
@@ -171,6 +187,14 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration this code knows; a database at another revision is not ready for it."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
 
 
 def migrate_sync(url: str) -> None:

@@ -156,3 +156,21 @@ class ProviderHealthRow(Base):
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
     until: Mapped[float] = mapped_column(Double)  # Unix time the cool-down ends
     reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class WorkerNodeRow(Base):
+    """A worker process and what it serves, rewritten by it every `registry_seconds`
+    (store/registry.py, core/workers.py)."""
+
+    __tablename__ = "worker_nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    operations: Mapped[list[str]] = mapped_column(JSON)
+    workers: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer)
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[float] = mapped_column(Double)
+    last_seen: Mapped[float] = mapped_column(Double)

@@ -620,14 +620,21 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: queue
     async def claim(
-        self, worker_id: str, lease_seconds: float, models: Sequence[str] | None = None
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        models: Sequence[str] | None = None,
+        operations: Sequence[str] | None = None,
     ) -> Task | None:
-        """The next pending task, of `models` only when given (tasks of no model: any worker)."""
+        """The next pending task, of `models` only when given (tasks of no model: any worker), and
+        of `operations` only when given (a worker without a video model leaves video tasks)."""
         now = time.time()
         async with self.db.write() as s:
             q = select(TaskRow).where(TaskRow.status == Status.PENDING.value)
             if models is not None:
                 q = q.where(TaskRow.engine_model.in_([*models, ""]))
+            if operations is not None:
+                q = q.where(TaskRow.operation.in_(operations))
             q = (
                 q.order_by(TaskRow.priority.desc(), TaskRow.created_at)
                 .limit(1)

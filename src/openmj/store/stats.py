@@ -21,7 +21,9 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from openmj.core.tasks import Status
+from openmj.core.workers import WorkerNode, live
 from openmj.store.db import Database
+from openmj.store.registry import read_nodes
 from openmj.store.repo import LEDGER, OUTBOX, TASKS, UNFINISHED
 
 # seconds; a local model takes ~1 s (GPU) to minutes (CPU), a queue can wait much longer
@@ -58,6 +60,7 @@ class Stats:
     ledger_rows: dict[str, int]  # ledger kind → rows
     held: float  # credits reserved by pending and processing tasks
     window_seconds: float
+    nodes: list[WorkerNode] = field(default_factory=list)  # live worker processes (the registry)
 
 
 @dataclass
@@ -87,9 +90,14 @@ class StatsReader:
     """Reads a `Stats` in one consistent snapshot of the database."""
 
     def __init__(
-        self, db: Database, window_seconds: float = 3600.0, settle_seconds: float = SETTLE_SECONDS
+        self,
+        db: Database,
+        window_seconds: float = 3600.0,
+        settle_seconds: float = SETTLE_SECONDS,
+        worker_ttl: float = 45.0,
     ) -> None:
         self.db = db
+        self.worker_ttl = worker_ttl
         self.window_seconds = window_seconds
         self.settle_seconds = settle_seconds
         self._ledger = _LedgerTotals()
@@ -114,6 +122,7 @@ class StatsReader:
                 ledger_rows=ledger_rows,
                 held=held,
                 window_seconds=self.window_seconds,
+                nodes=live(await read_nodes(conn), now, self.worker_ttl),
             )
 
     async def _tasks(self, conn: AsyncConnection, now: float) -> dict[tuple[str, str], int]:
