@@ -32,6 +32,7 @@ class Seen:
     at: float = 0.0  # time.time() when it arrived
     header_list: list[tuple[str, str]] = field(default_factory=list)  # repeated headers kept
     status: int | None = None
+    finished: bool = False  # the handler is done (answered, or gave up on a client that hung up)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -93,6 +94,7 @@ class Loopback:
         finally:
             with self.lock:
                 self.active -= 1
+                seen.finished = True
 
     # ------------------------------------------------------------------ life
     def start(self) -> Self:
@@ -148,11 +150,16 @@ class Loopback:
     def paths(self) -> list[str]:
         return [s.path for s in self.hits()]
 
-    def wait_for(self, path: str, count: int = 1, timeout: float = 60) -> list[Seen]:
-        """The requests to `path` once there are at least `count` of them."""
+    def wait_for(self, path: str, count: int = 1, timeout: float = 60, answered: bool = False) -> list[Seen]:
+        """The requests to `path` once there are at least `count` of them (`answered`: and each of
+        them has had its answer, so its `status` is set; a handler that hangs on purpose never is)."""
         from tests.live import wait_until  # not at the top: tests.live imports the whole app
 
-        wait_until(lambda: len(self.hits(path)) >= count, timeout, what=f"{count} request(s) to {path}")
+        def arrived() -> bool:
+            hits = self.hits(path)
+            return len(hits) >= count and (not answered or all(h.finished for h in hits))
+
+        wait_until(arrived, timeout, what=f"{count} request(s) to {path}")
         return self.hits(path)
 
 
@@ -166,6 +173,10 @@ class Receiver(Loopback):
         self.default = default or [200]
         self.plans: dict[str, list[int]] = {}
         self.delay = delay
+
+    def wait_for(self, path: str, count: int = 1, timeout: float = 60, answered: bool = True) -> list[Seen]:
+        """A receiver always answers: wait for the answers too, so each hit's `status` is final."""
+        return super().wait_for(path, count, timeout, answered)
 
     def answer(self, handler: Handler, seen: Seen) -> int:
         with self.lock:

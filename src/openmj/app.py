@@ -205,7 +205,10 @@ def create_app(
             }
         )
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz",
+        responses={503: {"description": "Starting, draining, or a check failed: `reasons` says which"}},
+    )
     async def readyz() -> JSONResponse:
         """For load balancers: 200 when this node can serve, 503 with the reasons when not."""
         if not runtime.ready:
