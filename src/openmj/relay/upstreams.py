@@ -10,6 +10,7 @@ client's (reported, never retried).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,6 +78,21 @@ def is_policy(text: str) -> bool:
     return any(w in low for w in _POLICY_WORDS)
 
 
+_POOLS: dict[tuple[str, float], httpx.Client] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(base_url: str, timeout: float) -> httpx.Client:
+    """One client per upstream address for the whole process (httpx's clients are thread-safe):
+    a client of its own per call loaded the CA bundle again (~0.1 s of CPU) and opened a new
+    connection for every poll of every waiting task."""
+    with _POOLS_LOCK:
+        client = _POOLS.get((base_url, timeout))
+        if client is None:
+            client = _POOLS[(base_url, timeout)] = httpx.Client(base_url=base_url, timeout=timeout)
+        return client
+
+
 class Upstream:
     dialect = ""
 
@@ -89,8 +105,8 @@ class Upstream:
 
     def call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
         try:
-            with httpx.Client(base_url=self.provider.base_url, timeout=self.provider.timeout_s) as c:
-                r = c.request(method, path, json=body, params=params, headers=self.headers())
+            c = _pool(self.provider.base_url, self.provider.timeout_s)
+            r = c.request(method, path, json=body, params=params, headers=self.headers())
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"{self.provider.name}: timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
