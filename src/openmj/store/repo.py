@@ -545,9 +545,13 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
-        async with self.db.read_conn() as conn:
-            row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
-            return core_row_to_task(row) if row else None
+        if self.db.loop_reader is not None:  # SQLite: on the loop (what a status poll costs)
+            with self.db.read_now() as sync:
+                row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
+        else:
+            async with self.db.read_conn() as conn:
+                row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
+        return core_row_to_task(row) if row else None
 
     async def get_tasks(self, ids: Sequence[str], owner: str | None = None) -> list[Task]:
         if not ids:
