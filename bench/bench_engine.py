@@ -119,18 +119,18 @@ class Bare:
         """The call on the main thread, then the same call on a fresh thread (as openmj's worker
         makes it, through run_in_executor): on a busy 2-core machine the two can differ a lot."""
         out = {"call": self._call()}
-        box: list[float] = []
-        tid: list[int] = []
-        thread = threading.Thread(
-            target=lambda: (tid.append(threading.get_native_id()), box.append(self._call()))
-        )
-        before = thread_cpu()
+        box: dict[str, float] = {}
+
+        def call() -> None:  # the CPU split is read in the thread, while it still exists
+            before = thread_cpu()
+            box["call_thread"] = self._call()
+            used = split_cpu(before, thread_cpu(), threading.get_native_id())
+            box.update({f"{kind}_cpu": seconds for kind, seconds in used.items()})
+
+        thread = threading.Thread(target=call)
         thread.start()
         thread.join()
-        used = split_cpu(before, thread_cpu(), tid[0])
-        out["call_thread"] = box[0]
-        out |= {"sampler_cpu": used["sampler"], "native_cpu": used["native"], "python_cpu": used["python"]}
-        return out
+        return out | box
 
     def _call(self) -> float:
         gens = [self.torch.Generator("cpu").manual_seed(SEED + i) for i in range(IMAGES)]
