@@ -163,7 +163,7 @@ class Served:
         from openmj.engines.local.presets import PRESETS
         from tests.live import LiveServer, make_settings
 
-        data = Path(tempfile.mkdtemp(prefix="openmj-bench-engine-"))
+        self.data = data = Path(tempfile.mkdtemp(prefix="openmj-bench-engine-"))
         # the production queue timings (make_settings' defaults are tuned for fast tests)
         settings = make_settings(data, **PRODUCTION)
         engine = LocalEngine(PRESETS["tiny"], models_dir, device="cpu")
@@ -214,6 +214,7 @@ class Served:
 
     def close(self) -> None:
         self.server.__exit__(None, None, None)
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 #: the production queue timings (tests.live.make_settings' defaults are tuned for fast tests)
