@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.accounts import ApiKey
@@ -555,12 +556,16 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
+        row = None
         if self.db.loop_reader is not None:  # SQLite: on the loop (what a status poll costs)
-            with self.db.read_now() as sync:
-                row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
-        else:
-            async with self.db.read_conn() as conn:
-                row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
+            try:
+                with self.db.read_now() as sync:
+                    row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
+                return core_row_to_task(row) if row else None
+            except OperationalError:  # locked past the loop's short wait (a WAL recovery): wait off it
+                pass
+        async with self.db.read_conn() as conn:
+            row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
         return core_row_to_task(row) if row else None
 
     async def get_tasks(self, ids: Sequence[str], owner: str | None = None) -> list[Task]:
@@ -946,7 +951,7 @@ class Repository:
     async def due_outbox(self, now: float, lease_seconds: float, limit: int = 20) -> list[OutboxRow]:
         """Claim due deliveries (a lease, so two delivery loops never send the same row at once)."""
         if self.db.loop_reader is not None:  # SQLite: nothing due (the usual answer) costs no write
-            with self.db.read_now() as sync:
+            with contextlib.suppress(OperationalError), self.db.read_now() as sync:  # locked: claim
                 if sync.execute(_OUTBOX_DUE, {"now": now}).first() is None:
                     return []
         async with self.db.write() as s:
