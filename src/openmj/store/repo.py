@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openmj.core.accounts import ApiKey
@@ -42,6 +43,16 @@ _INSERT_TASK = TASKS.insert()
 _INSERT_LEDGER = LEDGER.insert()
 _INSERT_OUTBOX = OUTBOX.insert()
 _KEY_UNFINISHED = select(KEYS.c.unfinished).where(KEYS.c.id == bindparam("owner"))
+#: is any delivery due? (the delivery loop asks twice a second; a claim is a write transaction)
+_OUTBOX_DUE = (
+    select(OUTBOX.c.id)
+    .where(
+        OUTBOX.c.state == "pending",
+        OUTBOX.c.next_attempt_at <= bindparam("now"),
+        or_(OUTBOX.c.lease_expires.is_(None), OUTBOX.c.lease_expires < bindparam("now")),
+    )
+    .limit(1)
+)
 
 
 def _admission(price: bool, counted: bool, limited: bool) -> Any:
@@ -545,9 +556,17 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
+        row = None
+        if self.db.loop_reader is not None:  # SQLite: on the loop (what a status poll costs)
+            try:
+                with self.db.read_now() as sync:
+                    row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
+                return core_row_to_task(row) if row else None
+            except OperationalError:  # locked past the loop's short wait (a WAL recovery): wait off it
+                pass
         async with self.db.read_conn() as conn:
             row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
-            return core_row_to_task(row) if row else None
+        return core_row_to_task(row) if row else None
 
     async def get_tasks(self, ids: Sequence[str], owner: str | None = None) -> list[Task]:
         if not ids:
@@ -660,22 +679,22 @@ class Repository:
         values: dict[str, Any] = {"lease_expires": now + lease_seconds, "updated_at": now}
         if progress is not None:
             values["progress"] = progress
-        async with self.db.write() as s:
-            res = await s.execute(
-                update(TaskRow)
-                .where(
-                    TaskRow.id == task_id,
-                    TaskRow.lease_owner == worker_id,
-                    TaskRow.status == Status.PROCESSING.value,
+        # one Core statement (the running task's sampler shares this process: every statement
+        # is a trip to the driver's thread and back)
+        async with self.db.write_conn() as conn:
+            row = (
+                await conn.execute(
+                    update(TASKS)
+                    .where(
+                        TASKS.c.id == task_id,
+                        TASKS.c.lease_owner == worker_id,
+                        TASKS.c.status == Status.PROCESSING.value,
+                    )
+                    .values(**values)
+                    .returning(TASKS.c.cancel_requested)
                 )
-                .values(**values)
-            )
-            if _affected(res) != 1:
-                return None
-            flag = (
-                await s.execute(select(TaskRow.cancel_requested).where(TaskRow.id == task_id))
-            ).scalar_one()
-            return bool(flag)
+            ).first()
+            return None if row is None else bool(row[0])
 
     async def complete(
         self,
@@ -938,6 +957,10 @@ class Repository:
 
     async def due_outbox(self, now: float, lease_seconds: float, limit: int = 20) -> list[OutboxRow]:
         """Claim due deliveries (a lease, so two delivery loops never send the same row at once)."""
+        if self.db.loop_reader is not None:  # SQLite: nothing due (the usual answer) costs no write
+            with contextlib.suppress(OperationalError), self.db.read_now() as sync:  # locked: claim
+                if sync.execute(_OUTBOX_DUE, {"now": now}).first() is None:
+                    return []
         async with self.db.write() as s:
             rows = list(
                 (
