@@ -34,7 +34,7 @@ run: setup
 test: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench

@@ -27,12 +27,45 @@ from tests.live import LiveServer, make_settings  # noqa: E402
 REAL_MODEL = frozenset({"tiny_engine", "tiny_dir"})
 
 
+# The files that take longest, in that order (measured: docs/benchmarks.md, "The test suite").
+# pytest-xdist hands each worker a whole file at a time in collection order (`make test` turns off
+# its reordering by test count), so these go first and the many short files fill in behind them:
+# otherwise a long file drawn last keeps one worker busy while the others idle.
+LONGEST_FIRST = (
+    "test_model_families.py",
+    "test_relay.py",
+    "test_images_in.py",
+    "test_video.py",
+    "test_fake_engine.py",
+    "test_process.py",
+    "test_tiny_families.py",
+    "test_words.py",
+    "test_tiny_text.py",
+    "test_bench_gpu.py",
+    "test_relay_ops.py",
+    "test_evolink_actions.py",
+    "test_openapi.py",
+    "test_soak.py",
+    "test_install.py",
+    "test_media_s3.py",
+    "test_cli_models.py",
+    "test_outbound.py",
+    "test_cli_client.py",
+    "test_evolink_imagine.py",
+    "test_studio_browser.py",
+    "test_hostile_input.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test on the real tiny model is `slow`, whether it says so or not (server processes
-    mark their modules themselves); `-m "not slow"` then never imports torch."""
+    mark their modules themselves); `-m "not slow"` then never imports torch. Then the longest
+    files first (a stable sort: each file keeps its own order)."""
     for item in items:
         if REAL_MODEL & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

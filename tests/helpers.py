@@ -13,6 +13,7 @@ import httpx
 from PIL import Image
 
 from openmj.core.tasks import Task
+from tests.http_client import HTTP
 from tests.live import LiveServer, wait_until
 
 GEN = "/v1/images/generations"
@@ -71,6 +72,6 @@ def stored(live: LiveServer, task_id: str) -> Task:
 
 def image(url: str) -> Image.Image:
     """A result link's picture, as RGB."""
-    r = httpx.get(url, timeout=30)
+    r = HTTP.get(url, timeout=30)
     assert r.status_code == 200, (url, r.status_code)
     return Image.open(io.BytesIO(r.content)).convert("RGB")

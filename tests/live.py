@@ -19,6 +19,7 @@ import uvicorn
 
 from openmj.app import create_app
 from openmj.config import Settings
+from tests.http_client import HTTP, SSL
 
 TEST_SECRET = "test-secret-key"
 T = TypeVar("T")
@@ -120,7 +121,7 @@ class LiveServer:
 
     def client(self, key: str | None = None, **kw: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=SSL, **kw)
 
 
 def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> None:
@@ -128,7 +129,7 @@ def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = 
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            return HTTP.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from openmj.engines import build_engine
 from tests.helpers import balance, submit, wait_task
+from tests.http_client import HTTP
 from tests.live import LiveServer, free_port, make_settings, wait_until
 from tests.loopback import Handler, Loopback, Seen
 
@@ -166,7 +167,7 @@ def mj_task(c: httpx.Client, task_id: str) -> dict[str, Any]:
 def clip_frames(url: str) -> tuple[int, tuple[int, int]]:
     import av
 
-    with av.open(io.BytesIO(httpx.get(url).content)) as box:
+    with av.open(io.BytesIO(HTTP.get(url).content)) as box:
         frames = [f.to_image() for f in box.decode(video=0)]
     return len(frames), frames[0].size
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.fake_worker import FakeWorkerProcess
+from tests.http_client import HTTP
 from tests.live import ServerProcess, wait_until
 from tests.seaweed import SeaweedS3
 
@@ -222,7 +223,7 @@ def _create(urls: list[str], n: int, key: str, report: Report, deadline: float) 
             raise AssertionError(f"create {n} found no node to take it")
         url = urls[(n + attempt) % len(urls)]
         try:
-            r = httpx.post(url + path, json=body(f"soak {n}: a harbour at dusk"), headers=headers, timeout=15)
+            r = HTTP.post(url + path, json=body(f"soak {n}: a harbour at dusk"), headers=headers, timeout=15)
         except httpx.TransportError:  # the node died or is restarting: the other one
             continue
         if r.status_code >= 500:
@@ -240,7 +241,7 @@ def _get(urls: list[str], path: str, key: str | None, deadline: float) -> httpx.
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     for attempt in range(10_000):
         try:
-            r = httpx.get(urls[attempt % len(urls)] + path, headers=headers, timeout=15)
+            r = HTTP.get(urls[attempt % len(urls)] + path, headers=headers, timeout=15)
             if r.status_code < 500:
                 return r
         except httpx.TransportError:
@@ -331,7 +332,7 @@ def run(
         report.missing_objects = sum(
             1 for t, body in final.items() if body["status"] == "completed" and t not in objects
         )
-        report.not_ready = sum(1 for url in dep.urls if httpx.get(f"{url}/readyz").status_code != 200)
+        report.not_ready = sum(1 for url in dep.urls if HTTP.get(f"{url}/readyz").status_code != 200)
         note("database checked, links downloaded")
     finally:
         done.set()
@@ -395,7 +396,7 @@ def _check_links(urls: list[str], final: dict[str, dict[str, Any]], report: Repo
     """Every result link of a completed task, from each API node: 200 and the same bytes."""
 
     def digest(path: str, url: str) -> str | None:
-        r = httpx.get(url + path, timeout=30)
+        r = HTTP.get(url + path, timeout=30)
         return hashlib.sha256(r.content).hexdigest() if r.status_code == 200 and r.content else None
 
     paths = []

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from tests.http_client import HTTP
 from tests.live import LiveServer
 from tests.loopback import Loopback
 
@@ -89,7 +90,7 @@ def test_the_commands_end_to_end_with_json(fake_server: LiveServer, tmp_path: Pa
     assert links.returncode == 0
     lines = links.stdout.splitlines()
     assert lines[0] == f"{gid}\tcompleted\t100%" and lines[1:] == grid["results"]
-    assert all(httpx.get(u).status_code == 200 for u in lines[1:])
+    assert all(HTTP.get(u).status_code == 200 for u in lines[1:])
 
     plain = openmj("imagine", "a fox", **env)  # no --wait: the id alone on stdout, for $(…)
     assert plain.returncode == 0 and plain.stdout.strip().startswith("task-unified-")

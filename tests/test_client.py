@@ -31,6 +31,7 @@ from openmj.client import (
     WaitTimeoutError,
     polygon_mask,
 )
+from tests.http_client import HTTP
 from tests.live import LiveServer, free_port
 from tests.loopback import Handler, Loopback, Seen
 
@@ -260,7 +261,7 @@ def test_video_on_a_server_without_a_video_model_is_refused(fake_server: LiveSer
         with pytest.raises(BadRequestError) as refused:
             mj.video(grid, 0)
     assert "video" in refused.value.message.lower()
-    with Image.open(io.BytesIO(httpx.get(grid.images[0].url).content)) as im:
+    with Image.open(io.BytesIO(HTTP.get(grid.images[0].url).content)) as im:
         assert im.size == (grid.images[0].width, grid.images[0].height)
 
 
@@ -274,7 +275,7 @@ def test_downloads_follow_a_redirect_and_never_carry_the_key(fake_server: LiveSe
             [path] = mj.download(elsewhere, tmp_path)
             assert [s.path for s in cdn.hits()] == ["/a/0.png"]
             assert "authorization" not in {k.lower() for k in cdn.hits()[0].headers}
-    assert path.name == f"{grid.id}_1.png" and path.read_bytes() == httpx.get(real).content
+    assert path.name == f"{grid.id}_1.png" and path.read_bytes() == HTTP.get(real).content
 
 
 def test_the_async_client_has_the_sync_clients_methods() -> None:

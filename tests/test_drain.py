@@ -17,6 +17,7 @@ from openmj.app import drain
 from openmj.store import registry
 from tests.fake_worker import FakeWorkerProcess
 from tests.helpers import balance, create, stored, wait_task
+from tests.http_client import HTTP
 from tests.live import LiveServer, ServerProcess, make_settings, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -103,20 +104,20 @@ def test_serve_answers_readyz_503_while_it_drains_then_exits(tmp_path: Path) -> 
         tmp_path / "data", "tiny", args=("--no-worker",), OPENMJ_DRAIN_NOTICE_SECONDS="30"
     ).start()
     try:
-        ready = httpx.get(f"{server.url}/readyz")
+        ready = HTTP.get(f"{server.url}/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "media": "ok"}
         assert server.proc is not None
         server.proc.send_signal(signal.SIGTERM)
 
         def draining() -> dict[str, Any] | None:
-            r = httpx.get(f"{server.url}/readyz")
+            r = HTTP.get(f"{server.url}/readyz")
             return r.json() if r.status_code == 503 else None
 
         assert wait_until(draining, 30, 0.05, "/readyz to say draining")["status"] == "draining"
         # still serving while the load balancer takes it out: liveness and the API answer
-        assert httpx.get(f"{server.url}/healthz").status_code == 200
-        assert httpx.get(f"{server.url}/v1/credits").status_code == 401  # the API itself, no key
+        assert HTTP.get(f"{server.url}/healthz").status_code == 200
+        assert HTTP.get(f"{server.url}/v1/credits").status_code == 401  # the API itself, no key
         server.proc.send_signal(signal.SIGTERM)  # a second signal ends the 30 s notice at once
         server.proc.wait(30)
     finally:

@@ -17,13 +17,14 @@ from PIL import Image
 
 from tests.helpers import create
 from tests.helpers import wait_task as wait_done
+from tests.http_client import HTTP
 from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def png(client: httpx.Client, url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
+    r = HTTP.get(url, timeout=30)
     assert r.status_code == 200, (url, r.status_code, r.text[:200])
     assert r.headers["content-type"] == "image/png"
     assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -105,8 +106,8 @@ def test_progress_rises(lighthouse: dict[str, Any]) -> None:
 
 def test_same_seed_same_bytes(client: httpx.Client, lighthouse: dict[str, Any]) -> None:
     again = wait_done(client, create(client, "a lighthouse at dusk --ar 16:9 --seed 42")["id"])
-    first = [httpx.get(u).content for u in lighthouse["final"]["results"]]
-    second = [httpx.get(u).content for u in again["results"]]
+    first = [HTTP.get(u).content for u in lighthouse["final"]["results"]]
+    second = [HTTP.get(u).content for u in again["results"]]
     assert first == second
 
 
@@ -182,7 +183,7 @@ def test_media_links_are_signed(client: httpx.Client, lighthouse: dict[str, Any]
         "other file": url.replace("/0.png", "/1.png"),
     }
     for what, bad in cases.items():
-        r = httpx.get(bad)
+        r = HTTP.get(bad)
         assert r.status_code == 403, what
 
 
@@ -198,19 +199,19 @@ def test_expired_link_is_403_and_files_are_deleted(
     path = url.split("?")[0].removeprefix(server.url)
     kid = dict(p.split("=", 1) for p in url.split("?")[1].split("&"))["kid"]
     signer = UrlSigner(TEST_SECRET.encode(), server.url)
-    assert httpx.get(signer.sign(path, time.time() + 60, kid)).status_code == 200
-    assert httpx.get(signer.sign(path, time.time() - 1, kid)).status_code == 403
+    assert HTTP.get(signer.sign(path, time.time() + 60, kid)).status_code == 200
+    assert HTTP.get(signer.sign(path, time.time() - 1, kid)).status_code == 403
     # the periodic job, run as if 25 hours had passed, deletes the task's files
     deleted = server.call(server.runtime.reaper.delete_expired_media(time.time() + 25 * 3600))
     assert deleted >= 1
-    assert httpx.get(signer.sign(path, time.time() + 60, kid)).status_code == 404
+    assert HTTP.get(signer.sign(path, time.time() + 60, kid)).status_code == 404
     task_dir = server.settings.data_dir / "media" / done["id"]
     assert not task_dir.exists()
 
 
 def test_healthz_and_metrics(server: LiveServer) -> None:
-    r = httpx.get(f"{server.url}/healthz")
+    r = HTTP.get(f"{server.url}/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
-    m = httpx.get(f"{server.url}/metrics")
+    m = HTTP.get(f"{server.url}/metrics")
     assert m.status_code == 200
     assert 'openmj_tasks{operation="imagine",status="completed"}' in m.text  # tests/test_metrics.py: the rest

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import balance, run, submit
+from tests.http_client import HTTP
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +30,7 @@ def client(fake_server: LiveServer) -> httpx.Client:
 
 
 def sizes(task: dict[str, Any]) -> list[tuple[int, int]]:
-    return [Image.open(io.BytesIO(httpx.get(u, timeout=30).content)).size for u in task["results"]]
+    return [Image.open(io.BytesIO(HTTP.get(u, timeout=30).content)).size for u in task["results"]]
 
 
 def expiry(url: str) -> float:

@@ -18,6 +18,7 @@ from openmj.inputs import InputResolver
 from openmj.net import NetPolicy
 from tests.fake_engine import FakeEngine
 from tests.helpers import create, image, run, stored, submit, wait_task
+from tests.http_client import HTTP
 from tests.images import ImageServer, pattern, png
 from tests.live import LiveServer, wait_until
 
@@ -98,8 +99,8 @@ def test_sizes_of_a_grid_and_its_actions(fake_server: LiveServer, client: httpx.
 def test_same_seed_same_pictures_and_each_seed_its_own(fake_server: LiveServer, client: httpx.Client) -> None:
     first = run(client, {"model": "mj-v7", "prompt": "a red fox --seed 7"})
     again = run(client, {"model": "mj-v7", "prompt": "a red fox --seed 7"})
-    pictures = [httpx.get(u).content for u in first["results"]]
-    assert pictures == [httpx.get(u).content for u in again["results"]]
+    pictures = [HTTP.get(u).content for u in first["results"]]
+    assert pictures == [HTTP.get(u).content for u in again["results"]]
     assert len(set(pictures)) == 4
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from tests.helpers import run, submit
 from tests.helpers import wait_task as wait
+from tests.http_client import HTTP
 from tests.images import ImageServer, bomb_png, pattern, png, square_on_black
 from tests.live import LiveServer, make_settings
 
@@ -66,13 +67,13 @@ def fake_client(fake_server: LiveServer) -> httpx.Client:
 
 
 def fetch(url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
+    r = HTTP.get(url, timeout=30)
     assert r.status_code == 200
     return Image.open(io.BytesIO(r.content))
 
 
 def all_bytes(done: dict[str, Any]) -> list[bytes]:
-    return [httpx.get(u).content for u in done["results"]]
+    return [HTTP.get(u).content for u in done["results"]]
 
 
 # --------------------------------------------------------------------------- image prompts and references

@@ -3,10 +3,10 @@ first, or the request came before the write) is made from the four images: the s
 
 from __future__ import annotations
 
-import httpx
 from PIL import Image
 
 from tests.helpers import run
+from tests.http_client import HTTP
 from tests.live import LiveServer, wait_until
 
 
@@ -16,10 +16,10 @@ def test_a_missing_grid_is_made_again_from_the_four_images(fake_server: LiveServ
     media = fake_server.runtime.media
     path = media.path(done["id"], "grid.png")
     wait_until(path.is_file, 30, 0.02, "the grid written after completion")
-    first = httpx.get(done["grid_url"])
+    first = HTTP.get(done["grid_url"])
     assert first.status_code == 200
     path.unlink()
-    again = httpx.get(done["grid_url"])
+    again = HTTP.get(done["grid_url"])
     assert again.status_code == 200 and again.content == first.content
     w, h = Image.open(path).size
     one = Image.open(media.path(done["id"], "0.png")).size
@@ -39,4 +39,4 @@ def test_no_grid_without_four_images(fake_server: LiveServer) -> None:
     url = signer.sign(
         f"/media/{up['id']}/grid.png", 4_000_000_000, fake_server.runtime.repo and grid["id"] and "x"
     )
-    assert httpx.get(url).status_code in (403, 404)
+    assert HTTP.get(url).status_code in (403, 404)

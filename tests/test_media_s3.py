@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from openmj.client import Client
@@ -21,6 +20,7 @@ from openmj.media.backend import open_media
 from openmj.media.s3 import S3MediaStore, parse_media_url
 from tests.fake_engine import FakeEngine
 from tests.helpers import run
+from tests.http_client import HTTP
 from tests.live import LiveServer, free_port, make_settings, wait_until
 from tests.seaweed import SeaweedS3
 
@@ -86,7 +86,7 @@ def test_an_imagine_is_objects_in_the_bucket_and_its_links_serve_them(
         obj = s3.client().get_object(Bucket=BUCKET, Key=f"media/{tid}/{name}")
         stored = obj["Body"].read()
         assert obj["ContentType"] == "image/png"
-        r = httpx.get(link)
+        r = HTTP.get(link)
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "image/png"
         assert r.content == stored and stored[:8] == b"\x89PNG\r\n\x1a\n"
@@ -97,16 +97,16 @@ def test_an_upscale_reads_its_source_image_from_the_bucket(node_a: LiveServer, s
     client = node_a.client(node_a.create_key(credits=1000))
     grid = run(client, {"model": "mj-v7", "prompt": "a fox --seed 4"})
     up = run(client, {"model": "mj-v7-upscale", "model_params": {"task_id": grid["id"], "image_number": 2}})
-    assert httpx.get(up["result_data"][0]["image_url"]).content[:4] == b"\x89PNG"
+    assert HTTP.get(up["result_data"][0]["image_url"]).content[:4] == b"\x89PNG"
     assert s3.keys(BUCKET, f"media/{up['id']}/") == [f"media/{up['id']}/0.png"]
 
 
 def test_a_missing_grid_object_is_made_again_from_the_four_images(node_a: LiveServer, s3: SeaweedS3) -> None:
     done = imagine(node_a, "a harbour --seed 5")
     wait_until(lambda: grid_written(s3, done["id"]), 30, 0.05, "the grid object")
-    first = httpx.get(done["grid_url"]).content
+    first = HTTP.get(done["grid_url"]).content
     s3.client().delete_object(Bucket=BUCKET, Key=f"media/{done['id']}/grid.png")
-    again = httpx.get(done["grid_url"])
+    again = HTTP.get(done["grid_url"])
     assert again.status_code == 200 and again.content == first
     assert grid_written(s3, done["id"])
 
@@ -116,29 +116,29 @@ def test_a_bad_signature_is_403_and_reads_nothing(node_a: LiveServer, s3: Seawee
     wait_until(lambda: grid_written(s3, done["id"]), 30, 0.05, "the grid object")
     s3.client().delete_object(Bucket=BUCKET, Key=f"media/{done['id']}/grid.png")
     forged = done["grid_url"].replace("sig=", "sig=0")
-    r = httpx.get(forged)
+    r = HTTP.get(forged)
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     assert not grid_written(s3, done["id"])  # the store was not touched: no grid made for a forger
     expired = done["result_data"][0]["image_url"].replace("exp=", "exp=1")
-    assert httpx.get(expired).status_code == 403
+    assert HTTP.get(expired).status_code == 403
 
 
 def test_a_range_request_gets_206_and_exactly_those_bytes(node_a: LiveServer, s3: SeaweedS3) -> None:
     done = imagine(node_a, "a desert road --seed 7")
     link = done["result_data"][1]["image_url"]
-    whole = httpx.get(link).content
+    whole = HTTP.get(link).content
     size = len(whole)
-    r = httpx.get(link, headers={"Range": "bytes=10-99"})
+    r = HTTP.get(link, headers={"Range": "bytes=10-99"})
     assert r.status_code == 206
     assert r.content == whole[10:100]
     assert r.headers["content-range"] == f"bytes 10-99/{size}" and r.headers["content-length"] == "90"
-    tail = httpx.get(link, headers={"Range": "bytes=-16"})
+    tail = HTTP.get(link, headers={"Range": "bytes=-16"})
     assert tail.status_code == 206 and tail.content == whole[-16:]
-    rest = httpx.get(link, headers={"Range": f"bytes={size - 5}-"})
+    rest = HTTP.get(link, headers={"Range": f"bytes={size - 5}-"})
     assert rest.status_code == 206 and rest.content == whole[-5:]
-    beyond = httpx.get(link, headers={"Range": f"bytes={size + 10}-"})
+    beyond = HTTP.get(link, headers={"Range": f"bytes={size + 10}-"})
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
-    ignored = httpx.get(link, headers={"Range": "bytes=0-1,5-6"})  # several ranges: the whole file
+    ignored = HTTP.get(link, headers={"Range": "bytes=0-1,5-6"})  # several ranges: the whole file
     assert ignored.status_code == 200 and ignored.content == whole
 
 
@@ -156,10 +156,10 @@ def test_a_video_is_an_mp4_and_thumbnail_object_served_in_ranges(node_a: LiveSer
     }
     assert heads == {"0.mp4": "video/mp4", "0_thumb.webp": "image/webp"}
     link = done.images[0].url
-    whole = httpx.get(link)
+    whole = HTTP.get(link)
     assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
     assert whole.content[4:8] == b"ftyp" and whole.headers["accept-ranges"] == "bytes"
-    part = httpx.get(link, headers={"Range": "bytes=100-1123"})
+    part = HTTP.get(link, headers={"Range": "bytes=100-1123"})
     assert part.status_code == 206 and part.content == whole.content[100:1124]
     # an extend decodes its source clip from the bucket
     kie = node_a.client(key)
@@ -180,16 +180,16 @@ def test_a_second_api_node_serves_the_same_link(node_a: LiveServer, s3: SeaweedS
     key = node_a.create_key(credits=1000)
     done = run(node_a.client(key), {"model": "mj-v7", "prompt": "a city at night --seed 8"})
     link = done["result_data"][0]["image_url"]
-    original = httpx.get(link).content
+    original = HTTP.get(link).content
     with api_node(node_a, tmp_path / "b", s3) as node_b:
-        r = httpx.get(on(node_b, link))
+        r = HTTP.get(on(node_b, link))
         assert r.status_code == 200 and r.content == original
-        ranged = httpx.get(on(node_b, link), headers={"Range": "bytes=0-7"})
+        ranged = HTTP.get(on(node_b, link), headers={"Range": "bytes=0-7"})
         assert ranged.status_code == 206 and ranged.content == b"\x89PNG\r\n\x1a\n"
         # node B renders the task with links of its own, to the same objects
         seen = node_b.client(key).get(f"/v1/tasks/{done['id']}").json()
         own = seen["result_data"][0]["image_url"]
-        assert own.startswith(node_b.url) and httpx.get(own).content == original
+        assert own.startswith(node_b.url) and HTTP.get(own).content == original
 
 
 def test_the_presigned_option_redirects_to_the_store(
@@ -200,14 +200,14 @@ def test_the_presigned_option_redirects_to_the_store(
     link_expiry = float(parse_qs(urlsplit(link).query)["exp"][0])
     with api_node(node_a, tmp_path / "c", s3, media_redirect="presigned") as node_c:
         asked = time.time()  # the store's expiry is counted from when the node answered, after this
-        r = httpx.get(on(node_c, link), follow_redirects=False)
+        r = HTTP.get(on(node_c, link), follow_redirects=False)
         assert r.status_code == 302
         target = r.headers["location"]
         assert target.startswith(f"{s3.endpoint}/{BUCKET}/media/{done['id']}/2.png?")
         query = parse_qs(urlsplit(target).query)
         assert int(query["X-Amz-Expires"][0]) <= link_expiry - asked + 1
-        assert httpx.get(target).content == httpx.get(link).content
-        assert httpx.get(on(node_c, link.replace("sig=", "sig=0")), follow_redirects=False).status_code == 403
+        assert HTTP.get(target).content == HTTP.get(link).content
+        assert HTTP.get(on(node_c, link.replace("sig=", "sig=0")), follow_redirects=False).status_code == 403
 
 
 def test_a_store_that_does_not_answer_is_503_not_500(
@@ -221,7 +221,7 @@ def test_a_store_that_does_not_answer_is_503_not_500(
         **{**s3.settings(BUCKET, "media"), "s3_endpoint_url": f"http://127.0.0.1:{free_port()}"},
     )
     with LiveServer(settings, None) as cut_off:
-        r = httpx.get(on(cut_off, done["result_data"][0]["image_url"]))
+        r = HTTP.get(on(cut_off, done["result_data"][0]["image_url"]))
     assert r.status_code == 503 and r.json()["error"]["code"] == "service_unavailable"
 
 
@@ -237,7 +237,7 @@ def test_expiry_and_retention_delete_the_tasks_objects(s3: SeaweedS3, tmp_path: 
         # a month on: every link has expired (15 days at most), so the media goes
         assert node.call(reaper.delete_expired_media(time.time() + 30 * DAY)) == 2
         assert s3.keys(BUCKET, f"expiry/{first['id']}/") == s3.keys(BUCKET, f"expiry/{second['id']}/") == []
-        assert httpx.get(first["grid_url"]).status_code in (403, 404)
+        assert HTTP.get(first["grid_url"]).status_code in (403, 404)
         # a file written after expiry (a late grid) goes with the task at retention
         node.runtime.media.save_bytes(second["id"], "late.png", b"x", "image/png", 1, 1)
         assert node.call(reaper.delete_old_tasks(time.time() + 100 * DAY)) == 2
@@ -271,6 +271,6 @@ def test_media_urls_that_are_not_s3_are_refused() -> None:
 def test_the_local_store_answers_ranges_too(fake_server: LiveServer) -> None:
     done = imagine(fake_server, "a garden --seed 12")
     link = done["result_data"][0]["image_url"]
-    whole = httpx.get(link).content
-    part = httpx.get(link, headers={"Range": "bytes=8-39"})
+    whole = HTTP.get(link).content
+    part = HTTP.get(link, headers={"Range": "bytes=8-39"})
     assert part.status_code == 206 and part.content == whole[8:40]

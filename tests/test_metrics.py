@@ -23,6 +23,7 @@ from openmj.metrics import Metrics, serve_node_metrics
 from openmj.store.models import LedgerRow, TaskRow
 from openmj.store.stats import StatsReader
 from tests.fake_engine import FakeEngine
+from tests.http_client import HTTP
 from tests.live import LiveServer, free_port, make_settings, wait_until
 from tests.loopback import Receiver
 from tests.pg import pg_bin
@@ -55,7 +56,7 @@ class Scrape:
 
 
 def scrape(server: LiveServer) -> Scrape:
-    res = httpx.get(f"{server.url}/metrics", timeout=30)
+    res = HTTP.get(f"{server.url}/metrics", timeout=30)
     assert res.status_code == 200
     assert res.headers["content-type"].startswith("text/plain; version=0.0.4")
     return Scrape(res.text)
@@ -313,7 +314,7 @@ def test_a_worker_node_serves_its_own_numbers_on_its_port() -> None:
     port = free_port()
     close = serve_node_metrics(metrics, "127.0.0.1", port)
     try:
-        res = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        res = HTTP.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
     finally:
         close()
     assert res.status_code == 200

@@ -27,6 +27,7 @@ from openmj.core.tasks import ErrorCode, Operation, Status, TaskError
 from openmj.dialects import mjproxy
 from openmj.store.models import TaskRow
 from tests.helpers import stored
+from tests.http_client import HTTP, SSL
 from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.timeout(600)
@@ -43,7 +44,7 @@ def png(size: tuple[int, int] = (64, 64), color: str = "red") -> str:
 
 def mj_client(live: LiveServer, secret: str | None, header: str = "mj-api-secret") -> httpx.Client:
     headers = {header: secret} if secret else {}
-    return httpx.Client(base_url=live.url, headers=headers, timeout=60)
+    return httpx.Client(base_url=live.url, headers=headers, timeout=60, verify=SSL)
 
 
 def key_id(live: LiveServer, secret: str) -> str:
@@ -186,7 +187,7 @@ def test_auth_headers(api_server: LiveServer, secret: str) -> None:
         {"Authorization": "midjourney-proxy", "mj-api-secret": secret},
         {"Authorization": "Bearer sk-stale-openai-key", "mj-api-secret": secret},
     ):
-        r = httpx.post(f"{api_server.url}/mj/submit/imagine", json=body, headers=headers)
+        r = HTTP.post(f"{api_server.url}/mj/submit/imagine", json=body, headers=headers)
         assert r.status_code == 200 and r.json()["code"] == 1, (headers, r.text)
 
 
@@ -263,7 +264,7 @@ def test_code_4_for_invalid_input(mj: httpx.Client, body: dict[str, Any], needle
 
 
 def test_code_4_for_malformed_json(api_server: LiveServer, secret: str) -> None:
-    r = httpx.post(
+    r = HTTP.post(
         f"{api_server.url}/mj/submit/imagine",
         content=b"{not json",
         headers={"mj-api-secret": secret, "Content-Type": "application/json"},
@@ -926,7 +927,7 @@ def wait(client: httpx.Client, task_id: str, timeout: float = 300) -> dict[str, 
 
 
 def picture(url: str) -> Image.Image:
-    r = httpx.get(url, timeout=30)
+    r = HTTP.get(url, timeout=30)
     assert r.status_code == 200
     return Image.open(io.BytesIO(r.content))
 

@@ -21,6 +21,7 @@ from openmj.core.mapping import model_size
 from openmj.core.tasks import Operation
 from openmj.engines.local.engine import IMAGE
 from tests.helpers import balance, run, stored, submit, wait_done
+from tests.http_client import HTTP
 from tests.images import ImageServer, pattern, png
 from tests.live import LiveServer, make_settings, wait_until
 from tests.test_fake_engine import requests as action_requests
@@ -65,7 +66,7 @@ def family(
 def pictures(task: dict[str, Any]) -> list[Image.Image]:
     out = []
     for url in task["results"]:
-        r = httpx.get(url, timeout=30)
+        r = HTTP.get(url, timeout=30)
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         out.append(Image.open(io.BytesIO(r.content)).convert("RGB"))
     return out
@@ -260,7 +261,7 @@ def test_niji_goes_to_the_second_model(two_models: tuple[LiveServer, httpx.Clien
     b = stored(live, niji).results[0]
     assert (a.width, a.height) == (b.width, b.height)
     pix = [
-        httpx.get(client.get(f"/mj/task/{t}/fetch").json()["imageUrls"][0]["url"]).content for t in (mj, niji)
+        HTTP.get(client.get(f"/mj/task/{t}/fetch").json()["imageUrls"][0]["url"]).content for t in (mj, niji)
     ]
     assert pix[0] != pix[1]  # the same seed on another model: another picture
     # the upscale of a Niji image is made by the model that made it

@@ -6,11 +6,11 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.fake_engine import FakeEngine
 from tests.helpers import wait_task
+from tests.http_client import HTTP
 from tests.live import LiveServer, make_settings
 from tests.pg import pg_bin
 
@@ -34,7 +34,7 @@ def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str) -> None:
         body = wait_task(client, task_id, 120)
         assert body["status"] == "completed", body
         assert len(body["results"]) == 4
-        assert httpx.get(body["results"][0]).status_code == 200
+        assert HTTP.get(body["results"][0]).status_code == 200
         balance = client.get("/v1/credits").json()["data"]["token"]["remaining_credits"]
         assert balance == 20 - body["usage"]["credits_reserved"]
 
@@ -129,7 +129,7 @@ def test_api_node_and_worker_node_share_postgres(tmp_path: Path, pg_url: str, ti
             ).json()["id"]
             body = wait_task(client, task_id, 180)
             assert body["status"] == "completed", body
-            assert httpx.get(body["results"][0]).status_code == 200
+            assert HTTP.get(body["results"][0]).status_code == 200
         finally:
             worker.send_signal(signal.SIGTERM)
             out, _ = worker.communicate(timeout=60)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import wait_task
+from tests.http_client import HTTP
 from tests.live import ServerProcess, free_port, wait_healthy, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -42,7 +43,7 @@ def test_sigkill_mid_generation_loses_nothing(tmp_path: Path, tiny_dir: Path) ->
         )
         headers = {"Authorization": f"Bearer {key}"}
         # a bigger image so generation is long enough to be killed in the middle of it
-        r = httpx.post(
+        r = HTTP.post(
             f"{first.url}/v1/images/generations",
             json={"model": "mj-v7", "prompt": "a lighthouse at dusk --ar 16:9 --seed 42 --q 4"},
             headers=headers,
@@ -51,7 +52,7 @@ def test_sigkill_mid_generation_loses_nothing(tmp_path: Path, tiny_dir: Path) ->
         task_id = r.json()["id"]
 
         def processing() -> dict[str, Any] | None:
-            body: dict[str, Any] = httpx.get(f"{first.url}/v1/tasks/{task_id}", headers=headers).json()
+            body: dict[str, Any] = HTTP.get(f"{first.url}/v1/tasks/{task_id}", headers=headers).json()
             return body if body["status"] == "processing" else None
 
         body = wait_until(processing, 60, 0.05, "the task to start")
@@ -65,9 +66,9 @@ def test_sigkill_mid_generation_loses_nothing(tmp_path: Path, tiny_dir: Path) ->
         assert body["status"] == "completed", body
         assert len(body["results"]) == 4
         for url in body["results"]:
-            assert httpx.get(url).status_code == 200
+            assert HTTP.get(url).status_code == 200
         # charged once: 50 − one fast imagine
-        credits = httpx.get(f"{second.url}/v1/credits", headers=headers).json()["data"]["token"]
+        credits = HTTP.get(f"{second.url}/v1/credits", headers=headers).json()["data"]["token"]
         assert credits["remaining_credits"] == 50 - body["usage"]["credits_reserved"]
     finally:
         second.stop()
@@ -80,7 +81,7 @@ def test_first_start_prints_a_key_and_keys_create_works_while_serving(tmp_path: 
     try:
         log = server.log.read_text()
         first_key = next(line.strip() for line in log.splitlines() if line.strip().startswith("sk-"))
-        r = httpx.get(f"{server.url}/v1/credits", headers={"Authorization": f"Bearer {first_key}"})
+        r = HTTP.get(f"{server.url}/v1/credits", headers={"Authorization": f"Bearer {first_key}"})
         assert r.status_code == 200
         assert r.json()["data"]["token"]["remaining_credits"] == 1000
 
@@ -88,7 +89,7 @@ def test_first_start_prints_a_key_and_keys_create_works_while_serving(tmp_path: 
         assert out.returncode == 0, out.stderr
         new_key = out.stdout.strip().splitlines()[-1]
         assert new_key.startswith("sk-") and len(out.stdout.strip().splitlines()) == 1
-        r = httpx.get(f"{server.url}/v1/credits", headers={"Authorization": f"Bearer {new_key}"})
+        r = HTTP.get(f"{server.url}/v1/credits", headers={"Authorization": f"Bearer {new_key}"})
         assert r.json()["data"]["token"]["remaining_credits"] == 5
         # the key is stored hashed: the secret is nowhere in the database file
         db = (data / "openmj.db").read_bytes() + (data / "openmj.db-wal").read_bytes()
@@ -149,7 +150,7 @@ def test_api_serves_without_torch(tmp_path: Path) -> None:
             .stdout.strip()
             .splitlines()[-1]
         )
-        r = httpx.post(
+        r = HTTP.post(
             f"http://127.0.0.1:{port}/v1/images/generations",
             json={"model": "mj-v7", "prompt": "a cat"},
             headers={"Authorization": f"Bearer {key}"},

@@ -13,6 +13,7 @@ import pytest
 
 from openmj.store.db import head_revision
 from tests.fake_engine import FakeEngine
+from tests.http_client import HTTP
 from tests.live import LiveServer, make_settings
 from tests.seaweed import SeaweedS3
 
@@ -26,7 +27,7 @@ def node(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def readyz(live: LiveServer) -> httpx.Response:
-    return httpx.get(f"{live.url}/readyz", timeout=30)
+    return HTTP.get(f"{live.url}/readyz", timeout=30)
 
 
 def test_ready_when_every_check_passes(node: LiveServer) -> None:
@@ -37,7 +38,7 @@ def test_ready_when_every_check_passes(node: LiveServer) -> None:
         "checks": {"database": "ok", "migrations": "ok", "media": "ok"},
         "reasons": [],
     }
-    assert httpx.get(f"{node.url}/healthz").json()["status"] == "ok"
+    assert HTTP.get(f"{node.url}/healthz").json()["status"] == "ok"
 
 
 def test_a_schema_at_another_migration_is_not_ready(node: LiveServer) -> None:
@@ -48,7 +49,7 @@ def test_a_schema_at_another_migration_is_not_ready(node: LiveServer) -> None:
     assert r.status_code == 503
     assert r.json()["status"] == "not_ready"
     assert r.json()["reasons"] == [f"migrations: at 0001, this code needs {head_revision()}"]
-    assert httpx.get(f"{node.url}/healthz").status_code == 200  # alive all the same
+    assert HTTP.get(f"{node.url}/healthz").status_code == 200  # alive all the same
     with sqlite3.connect(path) as db:
         db.execute("UPDATE alembic_version SET version_num = ?", (head_revision(),))
     assert readyz(node).status_code == 200

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from openmj.core.tasks import Operation, Status
 from tests.fake_engine import FakeEngine
 from tests.helpers import balance, image, stored, submit, wait_task
+from tests.http_client import HTTP
 from tests.live import LiveServer, make_settings, wait_until
 from tests.relaying import (
     Scripted,
@@ -362,11 +362,11 @@ def test_an_upstream_callback_finishes_the_task_at_once(tmp_path: Path) -> None:
                 # a hook URL is good for its own task only, and only as signed
                 other = hook.replace(task_id, "mj_" + "0" * 20)
                 tampered = hook[:-4] + ("0000" if not hook.endswith("0000") else "1111")
-                assert httpx.post(other, json={}).status_code == 403
-                assert httpx.post(tampered, json={}).status_code == 403
+                assert HTTP.post(other, json={}).status_code == 403
+                assert HTTP.post(tampered, json={}).status_code == 403
                 assert c.get(f"/v1/tasks/{task_id}").json()["status"] == "processing"
                 slow.release.set()
-                answer = httpx.post(hook, json={"id": "up-1", "status": "SUCCESS"})
+                answer = HTTP.post(hook, json={"id": "up-1", "status": "SUCCESS"})
                 assert answer.status_code == 200, answer.text
                 done = wait_task(c, task_id, 60)  # far sooner than the next poll, an hour away
                 assert done["status"] == "completed" and len(done["results"]) == 4, done

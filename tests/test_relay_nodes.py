@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from openmj.core.tasks import Status
 from tests.fake_engine import FakeEngine
 from tests.helpers import stored
+from tests.http_client import HTTP
 from tests.live import LiveServer, ServerProcess, make_settings, wait_until
 from tests.relaying import Scripted, gateway, imagine, ledger_matches, provider, tasks_of, toml
 
@@ -53,7 +53,7 @@ def test_a_provider_one_node_saw_failing_is_left_alone_by_the_next(
         with gateway(tmp_path / "b", providers, database_url=pg_url, admin_token="op") as b:
             assert b.runtime.engine.health._failures == {}
             # the operator sees it on any node: the admin view's providers
-            listed = httpx.get(f"{b.url}/admin/api/providers", headers={"Authorization": "Bearer op"}).json()
+            listed = HTTP.get(f"{b.url}/admin/api/providers", headers={"Authorization": "Bearer op"}).json()
             bad_row = next(p for p in listed["providers"] if p["name"] == "bad")
             assert bad_row["coolingUntil"] > time.time() and mode in bad_row["coolingReason"], bad_row
             done = imagine(b, key)
@@ -108,7 +108,7 @@ def test_a_gateway_killed_mid_task_resumes_at_a_real_upstream_without_sending_it
         headers = {"Authorization": f"Bearer {created.stdout.split()[-1]}"}
         before = {t.id for t in tasks_of(up, up_key)}
         with engine.held():  # the upstream holds the task unfinished until the gateway is back
-            task_id = httpx.post(
+            task_id = HTTP.post(
                 f"{gw.url}/v1/images/generations",
                 json={"model": "mj-v7", "prompt": "a fox in the snow"},
                 headers=headers,
@@ -119,7 +119,7 @@ def test_a_gateway_killed_mid_task_resumes_at_a_real_upstream_without_sending_it
             gw.start()
         done = wait_until(
             lambda: (
-                (t := httpx.get(f"{gw.url}/v1/tasks/{task_id}", headers=headers, timeout=10).json())
+                (t := HTTP.get(f"{gw.url}/v1/tasks/{task_id}", headers=headers, timeout=10).json())
                 and t["status"] in ("completed", "failed")
                 and t
             ),
@@ -130,7 +130,7 @@ def test_a_gateway_killed_mid_task_resumes_at_a_real_upstream_without_sending_it
         sent = [t.id for t in tasks_of(up, up_key) if t.id not in before]
         assert sent == [theirs]  # sent once: the task resumed is the one sent before the kill
         assert stored(up, theirs).status is Status.COMPLETED
-        remaining = httpx.get(f"{gw.url}/v1/credits", headers=headers, timeout=10).json()
+        remaining = HTTP.get(f"{gw.url}/v1/credits", headers=headers, timeout=10).json()
         assert remaining["data"]["token"]["remaining_credits"] == 42  # charged once
         keys = read(
             "SELECT credits, (SELECT SUM(amount) FROM ledger l WHERE l.key_id = k.id) FROM api_keys k"

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from openmj.core.tasks import Operation
 from tests.fake_engine import FAKE_CLIP_FRAMES, FakeEngine
 from tests.helpers import balance, image, stored, submit, wait_task
+from tests.http_client import HTTP
 from tests.live import LiveServer, make_settings
 from tests.relaying import (
     clip_frames,
@@ -145,7 +145,7 @@ def test_canvas_operations_are_relayed_where_the_api_names_them(
                 if op == "edit" and dialect == "evolink":  # by EvoLink's own task id
                     assert made.parent_id == stored(gw, grid["id"]).output["upstream"]["task_id"]  # type: ignore[index]
                 if op == "remove_bg":
-                    cut = httpx.get(done["results"][0]).content
+                    cut = HTTP.get(done["results"][0]).content
                     assert b"IHDR" in cut[:40] and cut[25] == 6  # an RGBA PNG: its transparency kept
         ledger_matches(gw, key)
 

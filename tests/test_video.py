@@ -19,6 +19,7 @@ from PIL import Image
 from openmj.core.video import video_size
 from openmj.engines.base import EngineJob, JobControl, JobStopped
 from tests.helpers import balance, task_count
+from tests.http_client import HTTP
 from tests.images import ImageServer, png
 from tests.live import LiveServer, make_settings, wait_until
 from tests.loopback import Receiver
@@ -50,7 +51,7 @@ def distance(a: Image.Image, b: Image.Image) -> float:
 
 def clip(url: str, tmp: Path) -> dict[str, Any]:
     """Download a result link without any key, as a browser would, and decode it."""
-    r = httpx.get(url, timeout=60)
+    r = HTTP.get(url, timeout=60)
     assert r.status_code == 200, (url, r.status_code)
     assert r.headers["content-type"] == "video/mp4"
     data = r.content
@@ -230,7 +231,7 @@ def test_submit_video_loop(mj: httpx.Client, images: ImageServer, tmp_path: Path
     t = mj_wait(mj, mj_submit(mj, "/mj/submit/video", body)["result"])
     assert t["status"] == "SUCCESS" and t["action"] == "VIDEO" and t["progress"] == "100%", t
     assert len(t["videoUrls"]) == 1 and t["videoUrl"] == t["videoUrls"][0]["url"]
-    thumb = httpx.get(t["videoUrls"][0]["thumbnail"], timeout=30)
+    thumb = HTTP.get(t["videoUrls"][0]["thumbnail"], timeout=30)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
     poster = Image.open(io.BytesIO(thumb.content))
     assert max(poster.size) <= 640 and t["imageUrl"] == t["videoUrls"][0]["thumbnail"]
@@ -241,7 +242,7 @@ def test_submit_video_loop(mj: httpx.Client, images: ImageServer, tmp_path: Path
     assert distance(first, middle) > 20  # and moves in between (random weights: a lot)
     labels = [b["label"] for b in t["buttons"]]
     assert labels == ["Extend (High) 1", "Extend (Low) 1", "Upscale 1"]
-    part = httpx.get(t["videoUrl"], headers={"Range": "bytes=0-99"}, timeout=30)  # a player seeking
+    part = HTTP.get(t["videoUrl"], headers={"Range": "bytes=0-99"}, timeout=30)  # a player seeking
     assert part.status_code == 206 and len(part.content) == 100
 
     before = balance(mj)
@@ -398,7 +399,7 @@ def test_callbacks_carry_the_clips(kie: httpx.Client, mj: httpx.Client, images: 
         sent = json.loads(receiver.wait_for("/kie", 1, timeout=600)[0].body)
         assert sent["code"] == 200 and sent["data"]["taskId"] == task_id
         [url] = sent["data"]["resultUrls"]  # kie's callback: a plain list of links
-        assert "/0.mp4?" in url and httpx.get(url, timeout=30).headers["content-type"] == "video/mp4"
+        assert "/0.mp4?" in url and HTTP.get(url, timeout=30).headers["content-type"] == "video/mp4"
 
         hook = {"image": images.url("/square.png"), "batchSize": 1, "notifyHook": receiver.url("/mj")}
         mj_id = mj_submit(mj, "/mj/submit/video", hook)["result"]
