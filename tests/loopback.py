@@ -74,6 +74,7 @@ class Loopback:
         self.lock = threading.Lock()
         self.active = 0  # requests being answered right now
         self.max_active = 0
+        self.connections: list[socket.socket] = []
         if answer is not None:
             self.answer = answer  # type: ignore[method-assign]
 
@@ -110,6 +111,8 @@ class Loopback:
 
             def get_request(self) -> tuple[socket.socket, Any]:
                 sock, addr = super().get_request()
+                with outer.lock:
+                    outer.connections.append(sock)
                 if outer.tls is not None:
                     sock.settimeout(5)
                     sock = outer.tls.wrap_socket(sock, server_side=True)
@@ -130,8 +133,18 @@ class Loopback:
         return self
 
     def stop(self) -> None:
+        """Stop as a killed process would: kept-alive connections are cut too (a pooled client
+        would otherwise go on being answered by their handler threads)."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.lock:
+            connections, self.connections = self.connections, []
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
+            sock.close()
 
     def __enter__(self) -> Self:
         return self.start()
