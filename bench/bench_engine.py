@@ -375,10 +375,17 @@ class SplitPair:
 
 
 def ensure_tiny_quiet(models: Path) -> Path:
+    """The tiny model at its "wide" widths (engines/local/tiny.py WIDTHS): the model this
+    benchmark's ratios were first measured on, so runs stay comparable."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         from openmj.engines.local.tiny import ensure_tiny
 
-        return ensure_tiny(models)
+        folder = ensure_tiny(models, "wide")
+    marker = folder / "WIDTHS"
+    widths = marker.read_text().strip() if marker.exists() else "narrow"
+    if widths != "wide":
+        raise SystemExit(f"{folder} holds the {widths} tiny model; give --models-dir a new folder")
+    return folder
 
 
 def _client(url: str, key: str) -> Any:
@@ -496,7 +503,7 @@ def table(out: dict[str, Any]) -> str:
         return f"| {name} | {ms(mid)} | {ms(lo)} | {ms(hi)} | {mid / ref_med:.2f} | {lo / ref_min:.2f} |"
 
     lines = [
-        f"tiny model, CPU ({os.cpu_count()} cores), {SIDE}×{SIDE}, {IMAGES} images, {STEPS} steps; "
+        f"tiny model (wide), CPU ({os.cpu_count()} cores), {SIDE}×{SIDE}, {IMAGES} images, {STEPS} steps; "
         f"{out['runs']} runs per side, each process after one warm-up, sides alternating "
         f"({out['minutes']:.0f} min); 1-min load average during the runs: median "
         f"{statistics.median(loads):.1f}, {min(loads):.1f}–{max(loads):.1f}",

@@ -11,6 +11,7 @@ the logged request and writes the response. Three are used: the openmj.net route
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -140,10 +141,8 @@ class Loopback:
         with self.lock:
             connections, self.connections = self.connections, []
         for sock in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its handler
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its handler
             sock.close()
 
     def __enter__(self) -> Self:
