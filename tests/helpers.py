@@ -7,12 +7,13 @@ dialect's tests; they poll with `tests.live.wait_until` too.
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from openmj.core.tasks import Task
+from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
 from tests.http_client import HTTP
 from tests.live import LiveServer, wait_until
 
@@ -75,3 +76,25 @@ def image(url: str) -> Image.Image:
     r = HTTP.get(url, timeout=30)
     assert r.status_code == 200, (url, r.status_code)
     return Image.open(io.BytesIO(r.content)).convert("RGB")
+
+
+def pending_task(owner: str, **fields: Any) -> Task:
+    """A pending EvoLink imagine of `owner`, for tests that insert tasks straight into the store;
+    `fields` override any of its attributes."""
+    now = fields.pop("created_at", None) or time.time()
+    base: dict[str, Any] = {
+        "id": new_task_id(now),
+        "owner": owner,
+        "dialect": "evolink",
+        "operation": Operation.IMAGINE,
+        "model": "mj-v7",
+        "status": Status.PENDING,
+        "progress": 0,
+        "prompt": "a cat",
+        "spec": {},
+        "request": {},
+        "speed": Speed.FAST,
+        "seed": 1,
+        "created_at": now,
+    }
+    return Task(**(base | fields))

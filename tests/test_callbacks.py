@@ -30,11 +30,12 @@ from openmj.callbacks import (
     signature_header,
     verify,
 )
-from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
+from openmj.core.tasks import Status, Task
 from openmj.net import NetPolicy
 from openmj.store.db import Database
 from openmj.store.models import OutboxRow, TaskRow
 from openmj.store.repo import OutboxSpec, Repository
+from tests.helpers import pending_task
 from tests.live import await_until
 from tests.loopback import Receiver
 
@@ -82,22 +83,7 @@ class Store:
         return Store(self.url, db, Repository(db), self.owner)
 
     async def task(self, callback_url: str, dialect: str = "evolink", prompt: str = "a cat") -> Task:
-        task = Task(
-            id=new_task_id(),
-            owner=self.owner,
-            dialect=dialect,
-            operation=Operation.IMAGINE,
-            model="mj-v7",
-            status=Status.PENDING,
-            progress=0,
-            prompt=prompt,
-            spec={},
-            request={},
-            speed=Speed.FAST,
-            seed=1,
-            created_at=time.time(),
-            callback_url=callback_url,
-        )
+        task = pending_task(self.owner, dialect=dialect, prompt=prompt, callback_url=callback_url)
         assert await self.repo.insert_task(task, 0, max_unfinished=None, queue_cap=10**9) == "ok"
         return task
 

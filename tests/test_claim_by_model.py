@@ -7,17 +7,14 @@ import asyncio
 from pathlib import Path
 
 from openmj.accounts import create_key
-from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
+from openmj.core.tasks import Operation, Task
 from openmj.store.db import Database, migrate_sync
 from openmj.store.repo import Repository
+from tests.helpers import pending_task
 
 
 def _task(owner: str, model: str, created: float) -> Task:
-    return Task(
-        id=new_task_id(), owner=owner, dialect="evolink", operation=Operation.IMAGINE, model="mj-v7",
-        status=Status.PENDING, progress=0, prompt="a cat", spec={}, request={}, speed=Speed.FAST, seed=1,
-        created_at=created, credits_reserved=1.0, engine_model=model,
-    )  # fmt: skip
+    return pending_task(owner, created_at=created, credits_reserved=1.0, engine_model=model)
 
 
 def test_workers_claim_only_their_models(tmp_path: Path) -> None:

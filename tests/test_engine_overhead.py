@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from tests.helpers import pending_task
 from tests.live import LiveServer
 from tests.pg import pg_bin
 
@@ -124,7 +125,6 @@ def test_a_heartbeat_is_one_statement_and_still_reports_cancel_and_a_lost_lease(
 def test_the_one_statement_heartbeat_on_postgres(pg_url: str) -> None:
     """UPDATE ... RETURNING on asyncpg too: progress stored, cancel reported, a lost lease None."""
     from openmj.accounts import create_key
-    from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
     from openmj.store.db import Database
     from openmj.store.repo import Repository
 
@@ -134,22 +134,7 @@ def test_the_one_statement_heartbeat_on_postgres(pg_url: str) -> None:
         repo = Repository(db)
         try:
             key = (await create_key(repo, credits=10)).key
-            now = time.time()
-            task = Task(
-                id=new_task_id(now),
-                owner=key.id,
-                dialect="evolink",
-                operation=Operation.IMAGINE,
-                model="mj-v7",
-                status=Status.PENDING,
-                progress=0,
-                prompt="x",
-                spec={},
-                request={},
-                speed=Speed.FAST,
-                seed=1,
-                created_at=now,
-            )
+            task = pending_task(key.id, prompt="x")
             assert await repo.insert_task(task, 1, max_unfinished=None, queue_cap=10**6) == "ok"
             claimed = await repo.claim("w1", 30)
             assert claimed is not None and claimed.id == task.id

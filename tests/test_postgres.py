@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fake_engine import FakeEngine
-from tests.helpers import wait_task
+from tests.helpers import pending_task, wait_task
 from tests.http_client import HTTP
 from tests.live import LiveServer, make_settings
 from tests.pg import pg_bin
@@ -42,7 +41,6 @@ def test_imagine_end_to_end_on_postgres(tmp_path: Path, pg_url: str) -> None:
 def test_concurrent_claims_never_share_a_task(tmp_path: Path, pg_url: str) -> None:
     """Eight claimers race over 40 pending tasks: FOR UPDATE SKIP LOCKED gives each task to exactly one."""
     from openmj.accounts import create_key
-    from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
     from openmj.store.db import Database
     from openmj.store.repo import Repository
 
@@ -52,22 +50,7 @@ def test_concurrent_claims_never_share_a_task(tmp_path: Path, pg_url: str) -> No
         repo = Repository(db)
         key = (await create_key(repo, credits=0)).key
         for _ in range(40):
-            now = time.time()
-            task = Task(
-                id=new_task_id(now),
-                owner=key.id,
-                dialect="evolink",
-                operation=Operation.IMAGINE,
-                model="mj-v7",
-                status=Status.PENDING,
-                progress=0,
-                prompt="x",
-                spec={},
-                request={},
-                speed=Speed.FAST,
-                seed=1,
-                created_at=now,
-            )
+            task = pending_task(key.id, prompt="x")
             assert await repo.insert_task(task, 20, max_unfinished=None, queue_cap=10**6) == "ok"
 
         async def claimer(n: int) -> list[str]:

@@ -12,22 +12,19 @@ from sqlalchemy import text
 
 from openmj.accounts import create_key
 from openmj.config import Settings
-from openmj.core.tasks import Operation, Speed, Status, Task, new_task_id
+from openmj.core.tasks import Status, Task
 from openmj.media.storage import MediaStore
 from openmj.queue import Reaper
 from openmj.store.db import Database, migrate_sync
 from openmj.store.repo import OutboxSpec, Repository
 from openmj.wakeup import Wakeup
+from tests.helpers import pending_task
 
 DAY = 86400.0
 
 
 def _task(owner: str, price: float = 2.0) -> Task:
-    return Task(
-        id=new_task_id(), owner=owner, dialect="evolink", operation=Operation.IMAGINE, model="mj-v7",
-        status=Status.PENDING, progress=0, prompt="a cat", spec={}, request={}, speed=Speed.FAST, seed=1,
-        created_at=time.time(), callback_url="https://example.com/cb", credits_reserved=price,
-    )  # fmt: skip
+    return pending_task(owner, callback_url="https://example.com/cb", credits_reserved=price)
 
 
 def test_old_finished_tasks_go_in_batches_and_the_rest_stays(tmp_path: Path) -> None:
