@@ -81,7 +81,8 @@ def image(url: str) -> Image.Image:
 def pending_task(owner: str, **fields: Any) -> Task:
     """A pending EvoLink imagine of `owner`, for tests that insert tasks straight into the store;
     `fields` override any of its attributes."""
-    now = fields.pop("created_at", None) or time.time()
+    now = fields.pop("created_at", None)
+    now = time.time() if now is None else now
     base: dict[str, Any] = {
         "id": new_task_id(now),
         "owner": owner,

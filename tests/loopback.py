@@ -75,7 +75,7 @@ class Loopback:
         self.lock = threading.Lock()
         self.active = 0  # requests being answered right now
         self.max_active = 0
-        self.connections: list[socket.socket] = []
+        self.connections: set[socket.socket] = set()  # open, for stop() to cut
         if answer is not None:
             self.answer = answer  # type: ignore[method-assign]
 
@@ -112,12 +112,17 @@ class Loopback:
 
             def get_request(self) -> tuple[socket.socket, Any]:
                 sock, addr = super().get_request()
-                with outer.lock:
-                    outer.connections.append(sock)
                 if outer.tls is not None:
                     sock.settimeout(5)
                     sock = outer.tls.wrap_socket(sock, server_side=True)
+                with outer.lock:
+                    outer.connections.add(sock)
                 return sock, addr
+
+            def shutdown_request(self, request: Any) -> None:
+                with outer.lock:  # its handler is done: nothing left to cut at stop()
+                    outer.connections.discard(request)
+                super().shutdown_request(request)
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that hang up on purpose (size limits, time-outs) are expected here
@@ -139,7 +144,7 @@ class Loopback:
         self.httpd.shutdown()
         self.httpd.server_close()
         with self.lock:
-            connections, self.connections = self.connections, []
+            connections, self.connections = self.connections, set()
         for sock in connections:
             with contextlib.suppress(OSError):  # already closed by its handler
                 sock.shutdown(socket.SHUT_RDWR)

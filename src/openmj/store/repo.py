@@ -556,14 +556,11 @@ class Repository:
 
     # ------------------------------------------------------------------ tasks: read
     async def get_task(self, task_id: str) -> Task | None:
-        row = None
         if self.db.loop_reader is not None:  # SQLite: on the loop (what a status poll costs)
-            try:
-                with self.db.read_now() as sync:
-                    row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
+            # locked past the loop's short wait (a WAL recovery): read off the loop, below
+            with contextlib.suppress(OperationalError), self.db.read_now() as sync:
+                row = sync.execute(_TASK_BY_ID, {"task_id": task_id}).first()
                 return core_row_to_task(row) if row else None
-            except OperationalError:  # locked past the loop's short wait (a WAL recovery): wait off it
-                pass
         async with self.db.read_conn() as conn:
             row = (await conn.execute(_TASK_BY_ID, {"task_id": task_id})).first()
         return core_row_to_task(row) if row else None
